@@ -1,0 +1,149 @@
+"""The ``jepalab`` command: collect, train, evaluate, demo, bench.
+
+Every subcommand takes ``--config FILE.yaml`` and dotted overrides of any config key,
+e.g. ``jepalab train --train.lr 3e-4 --data.window 8``. Problems with the input end in one
+line naming the problem and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import RunConfig, apply_overrides, load_config, parse_overrides
+from .errors import JepalabError
+
+BENCHES = ("two-rooms",)
+
+
+def bench_config() -> RunConfig:
+    """The reference Two-Rooms benchmark recipe: more data, longer training, 200 episodes."""
+    cfg = RunConfig(out_dir="runs/bench-two-rooms")
+    cfg.data.episodes = 2000
+    cfg.train.steps = 8000
+    cfg.eval.episodes = 200
+    return cfg
+
+
+def _config(args: argparse.Namespace, extra: list[str], base: RunConfig | None = None) -> RunConfig:
+    cfg = base or RunConfig()
+    if getattr(args, "config", None):
+        cfg = load_config(args.config, cfg)
+    if getattr(args, "out", None) and args.command != "bench":
+        cfg.out_dir = args.out
+    return apply_overrides(cfg, parse_overrides(extra))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jepalab",
+        description="JEPA world models that learn from pixels and plan in latent space.",
+        epilog="Any config key can be overridden with --section.key VALUE (e.g. --train.lr 3e-4).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog="Override any config key with --section.key VALUE.",
+        )
+        sp.add_argument("--config", help="YAML config file (defaults are the demo's)")
+        return sp
+
+    c = add("collect", "record exploration episodes into an HDF5 dataset")
+    c.add_argument("--out", help="run folder (default runs/demo); data goes to <out>/data.h5")
+    t = add("train", "train the world model on a dataset")
+    t.add_argument("--out", help="run folder (default runs/demo)")
+    t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last")
+    e = add("evaluate", "plan to reach goals with a trained model; success rate and latency")
+    e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
+    d = add("demo", "collect, train, plan and evaluate on Two-Rooms in one go")
+    d.add_argument("--out", help="run folder (default runs/demo)")
+    b = add("bench", "reference benchmarks; write figures as JSON")
+    b.add_argument("name", choices=BENCHES, help="which benchmark")
+    b.add_argument("--out", required=True, help="JSON file for the figures")
+    b.add_argument("--run-dir", help="run folder (default runs/bench-<name>)")
+    return p
+
+
+def run(argv: list[str]) -> int:
+    from . import pipeline
+
+    args, extra = _parser().parse_known_args(argv)
+    if args.command == "collect":
+        cfg = _config(args, extra)
+        path = pipeline.collect(cfg)
+        print(f"dataset written: {path}")
+    elif args.command == "train":
+        cfg = _config(args, extra)
+        if args.resume:
+            saved = Path(cfg.out_dir) / "config.yaml"
+            if saved.exists() and not args.config:
+                cfg = apply_overrides(load_config(saved), parse_overrides(extra))
+        result = pipeline.train(cfg, resume=args.resume)
+        print(
+            json.dumps(
+                {
+                    "steps": result.steps,
+                    "train_seconds": round(result.train_seconds, 1),
+                    **result.final,
+                }
+            )
+        )
+        print(f"checkpoint: {result.checkpoint}")
+    elif args.command == "evaluate":
+        from .training import load_world_model
+
+        model, saved = load_world_model(args.checkpoint)
+        cfg = apply_overrides(
+            load_config(args.config, saved) if args.config else saved, parse_overrides(extra)
+        )
+        if args.out:
+            cfg.out_dir = args.out
+        res = pipeline.evaluate(model, cfg)
+        lo, hi = res.ci95
+        print(
+            f"success_rate={res.success_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}) "
+            f"episodes={res.episodes} replan_ms_median={res.replan_ms_median:.1f}"
+        )
+    elif args.command == "demo":
+        cfg = _config(args, extra)
+        s = pipeline.run_all(cfg)
+        print(f"run folder: {cfg.out_dir}")
+        print(
+            f"success_rate={s['success_rate']:.3f} episodes={s['episodes']} "
+            f"seconds={s['seconds']:.1f}"
+        )
+    elif args.command == "bench":
+        cfg = _config(args, extra, bench_config())
+        if args.run_dir:
+            cfg.out_dir = args.run_dir
+        s = pipeline.run_all(cfg)
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps({"benchmark": args.name, **s}, indent=2))
+        print(
+            f"success_rate={s['success_rate']:.3f} episodes={s['episodes']} "
+            f"train_seconds={s['train_seconds']:.1f} replan_ms_median={s['replan_ms_median']:.1f}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(sys.argv[1:] if argv is None else argv)
+    except JepalabError as e:
+        print(f"jepalab: error: {e}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print(
+            "jepalab: interrupted; the last checkpoint is intact (resume with --resume)",
+            file=sys.stderr,
+        )
+        code = 130
+    sys.exit(code)

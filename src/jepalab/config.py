@@ -1,0 +1,268 @@
+"""Typed run configuration: dataclasses, YAML files and dotted command-line overrides.
+
+A run is described by one :class:`RunConfig`. It can be built in Python, loaded from YAML
+(:func:`load_config`) and changed with dotted overrides such as ``--train.lr 3e-4``
+(:func:`apply_overrides`). Every run writes its resolved config to ``config.yaml`` next to
+its outputs, so any result can be reproduced from its folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .actor.planner import PlannerConfig
+from .errors import ConfigError
+
+
+@dataclass
+class EnvConfig:
+    """The world to act in."""
+
+    name: str = "two-rooms"
+    action_noise: float = 0.05
+
+
+@dataclass
+class DataConfig:
+    """Exploration data: how it is collected and how windows are read."""
+
+    path: str = ""  # empty: <out_dir>/data.h5
+    episodes: int = 1000
+    episode_len: int = 100
+    seed: int = 0  # episode i uses seed `seed + i`; evaluation seeds must be disjoint
+    workers: int = 2
+    window: int = 8  # T frames and T-1 actions per training sample
+    val_fraction: float = 0.05
+    in_memory: bool = True  # load the dataset into RAM when it fits; False reads lazily
+
+
+@dataclass
+class ModelConfig:
+    """Perception encoder and world-model predictor."""
+
+    encoder: str = "cnn"
+    channels: tuple[int, ...] = (16, 32, 32)
+    pool: int = 2  # average-pool the image by this factor before the convolutions
+    embed_dim: int = 32
+    predictor: str = "mlp"  # mlp | gru | transformer
+    predictor_hidden: int = 256
+    predictor_layers: int = 2
+
+
+@dataclass
+class ObjectiveConfig:
+    """Anti-collapse objective and auxiliary losses (see ``world_model/objectives``)."""
+
+    name: str = "vicreg"  # vicreg | sigreg | ema
+    std_weight: float = 1.0  # VICReg variance hinge
+    cov_weight: float = 0.04  # VICReg covariance
+    sigreg_weight: float = 0.1
+    sigreg_projections: int = 64
+    ema_momentum: float = 0.99
+    idm_weight: float = 1.0  # inverse-dynamics auxiliary loss; 0 disables it
+
+
+@dataclass
+class CostConfig:
+    """Intrinsic cost weights for planning (energy in embedding space)."""
+
+    terminal_weight: float = 1.0  # distance of the last predicted embedding to the goal
+    running_weight: float = 0.0  # mean distance over the horizon (rewards getting there early)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging and checkpointing."""
+
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 0  # 0: all cores of this process's share
+    log_every: int = 25
+    ckpt_every: int = 500
+
+
+@dataclass
+class EvalConfig:
+    """Goal-reaching evaluation on episodes whose seeds no training episode used."""
+
+    episodes: int = 50
+    seed: int = 1_000_000
+    batch_envs: int = 25  # environments planned for together
+    gifs: int = 4
+    latency_replans: int = 50  # single-environment replans timed for the latency figures
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; written to ``<out_dir>/config.yaml``."""
+
+    out_dir: str = "runs/demo"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data.path) if self.data.path else Path(self.out_dir) / "data.h5"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (from YAML or the command line) to the field type ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, *_) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
+        return tuple(_coerce(v, item_tp, key) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(value, args[0], key)
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return low in ("true", "1", "yes")
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{key}' expects {tp.__name__}, got {value!r}") from None
+    raise ConfigError(f"config key '{key}' has an unsupported type {tp!r}")
+
+
+def _all_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys += _all_keys(tp, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _unknown(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, _all_keys(RunConfig), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def set_value(cfg: Any, key: str, value: Any, _prefix: str = "") -> None:
+    """Set dotted ``key`` (e.g. ``train.lr``) on a config dataclass, converting the type."""
+    head, _, rest = key.partition(".")
+    full = f"{_prefix}{head}"
+    hints = typing.get_type_hints(type(cfg))
+    if head not in hints or head.startswith("_"):
+        raise _unknown(_prefix + key)
+    tp = hints[head]
+    if dataclasses.is_dataclass(tp):
+        if rest:
+            set_value(getattr(cfg, head), rest, value, f"{full}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                set_value(getattr(cfg, head), str(k), v, f"{full}.")
+        else:
+            raise ConfigError(f"config key '{full}' is a section; set one of its keys")
+        return
+    if rest:
+        raise _unknown(_prefix + key)
+    setattr(cfg, head, _coerce(value, tp, full))
+
+
+def from_dict(data: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """Build a :class:`RunConfig` from a nested dict, starting from ``base`` (or defaults)."""
+    cfg = base if base is not None else RunConfig()
+    if not isinstance(data, dict):
+        raise ConfigError("a config file must hold a mapping of sections")
+    for k, v in data.items():
+        set_value(cfg, str(k), v)
+    return cfg
+
+
+def load_config(path: str | Path, base: RunConfig | None = None) -> RunConfig:
+    """Load a YAML config file over ``base`` (or the defaults)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    return from_dict(data, base)
+
+
+def parse_overrides(args: list[str]) -> list[tuple[str, str]]:
+    """Turn ``["--train.lr", "3e-4", "--data.episodes=10"]`` into key/value pairs."""
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise ConfigError(f"unexpected argument {arg!r}; overrides look like --train.lr 3e-4")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"override --{key} needs a value")
+            i += 1
+            value = args[i]
+        pairs.append((key.replace("-", "_"), value))
+        i += 1
+    return pairs
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[tuple[str, str]]) -> RunConfig:
+    """Apply dotted overrides in order; each value is parsed as the field's type."""
+    for key, value in overrides:
+        set_value(cfg, key, value)
+    return cfg
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from .io import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj

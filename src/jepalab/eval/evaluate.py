@@ -1,0 +1,161 @@
+"""Goal-reaching evaluation: the agent plans in latent space to reach a goal image.
+
+Episodes come from a fixed, seeded set (layout, start, goal) whose seeds no training
+episode used. Environments are stepped in batches and all of them are planned for in
+one batched call per step. Replanning latency is measured separately on a single
+environment, the figure a robot with one body cares about.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..agent import Agent
+from ..config import RunConfig
+from ..envs import make_env
+from ..errors import JepalabError
+from ..io import atomic_write_text
+from ..world_model import WorldModel
+from .plots import episode_frame, write_gif
+from .stats import percentiles, wilson_interval
+
+
+@dataclass
+class EvalResult:
+    success_rate: float
+    episodes: int
+    successes: int
+    ci95: tuple[float, float]
+    mean_final_distance: float
+    mean_steps_success: float
+    replan_ms_median: float
+    replan_ms_p95: float
+    eval_seconds: float
+    gifs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_disjoint_seeds(cfg: RunConfig, train_seed_range: tuple[int, int] | None) -> None:
+    lo, hi = cfg.eval.seed, cfg.eval.seed + cfg.eval.episodes
+    if train_seed_range is not None and lo < train_seed_range[1] and train_seed_range[0] < hi:
+        raise JepalabError(
+            f"evaluation seeds [{lo}, {hi}) overlap the training data's seeds "
+            f"[{train_seed_range[0]}, {train_seed_range[1]}); set --eval.seed elsewhere"
+        )
+
+
+@torch.no_grad()
+def run_episodes(
+    model: WorldModel,
+    cfg: RunConfig,
+    seeds: list[int],
+    record: int = 0,
+) -> tuple[list[bool], list[float], list[int], list[list[np.ndarray]]]:
+    """Run one batch of episodes side by side; returns successes, final distances, steps and
+    the frames of the first ``record`` episodes."""
+    envs = [make_env(cfg.env.name, action_noise=cfg.env.action_noise) for _ in seeds]
+    starts, goals = zip(
+        *(env.reset_task(s) for env, s in zip(envs, seeds, strict=True)), strict=True
+    )
+    obs = np.stack(starts)
+    agent = Agent.for_env(model, cfg, envs[0])
+    agent.set_goal(np.stack(goals))
+    done = np.zeros(len(envs), bool)
+    steps = np.zeros(len(envs), int)
+    frames = [[episode_frame(starts[i], goals[i])] for i in range(min(record, len(envs)))]
+    for _ in range(envs[0].max_episode_steps):
+        actions = agent.act(obs)
+        for i, env in enumerate(envs):
+            if done[i]:
+                continue
+            o, _, terminated, truncated, _ = env.step(actions[i])
+            obs[i], steps[i] = o, steps[i] + 1
+            done[i] = terminated or truncated
+            if i < len(frames):
+                frames[i].append(episode_frame(o, goals[i]))
+        if done.all():
+            break
+    success = [bool(env.is_success()) for env in envs]
+    return success, [float(env.goal_distance()) for env in envs], steps.tolist(), frames
+
+
+@torch.no_grad()
+def replan_latency(model: WorldModel, cfg: RunConfig, replans: int) -> list[float]:
+    """Wall-clock milliseconds of each replanning step for one environment."""
+    env = make_env(cfg.env.name, action_noise=cfg.env.action_noise)
+    agent = Agent.for_env(model, cfg, env)
+    times: list[float] = []
+    seed = cfg.eval.seed
+    while len(times) < replans:
+        obs, goal = env.reset_task(seed)
+        seed += 1
+        agent.set_goal(goal)
+        done = False
+        while not done and len(times) < replans:
+            t0 = time.perf_counter()  # observation in, action out: encode + plan
+            action = agent.act(obs)
+            times.append((time.perf_counter() - t0) * 1e3)
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    return times
+
+
+def evaluate(
+    model: WorldModel,
+    cfg: RunConfig,
+    out_dir: str | Path | None = None,
+    train_seed_range: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Planning success over ``cfg.eval.episodes`` seeded episodes, with GIFs and latency."""
+    check_disjoint_seeds(cfg, train_seed_range)
+    model.eval()
+    e = cfg.eval
+    seeds = list(range(e.seed, e.seed + e.episodes))
+    t0 = time.perf_counter()
+    success: list[bool] = []
+    dists: list[float] = []
+    steps: list[int] = []
+    gifs: list[str] = []
+    out = Path(out_dir) if out_dir is not None else None
+    bar = tqdm(total=len(seeds), desc="evaluate", disable=not progress)
+    for b in range(0, len(seeds), e.batch_envs):
+        batch = seeds[b : b + e.batch_envs]
+        record = max(0, e.gifs - b) if out is not None else 0
+        s, d, n, frames = run_episodes(model, cfg, batch, record)
+        success += s
+        dists += d
+        steps += n
+        for i, fr in enumerate(frames):
+            gifs.append(str(write_gif(fr, out / f"episode_{b + i:03d}.gif")))
+        bar.update(len(batch))
+        bar.set_postfix(success=f"{np.mean(success):.3f}")
+    bar.close()
+    seconds = time.perf_counter() - t0
+    lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans))
+    k = int(sum(success))
+    ok_steps = [n for n, s in zip(steps, success, strict=True) if s]
+    result = EvalResult(
+        success_rate=k / len(success),
+        episodes=len(success),
+        successes=k,
+        ci95=wilson_interval(k, len(success)),
+        mean_final_distance=float(np.mean(dists)),
+        mean_steps_success=float(np.mean(ok_steps)) if ok_steps else float("nan"),
+        replan_ms_median=lat_med,
+        replan_ms_p95=lat_p95,
+        eval_seconds=seconds,
+        gifs=gifs,
+    )
+    if out is not None:
+        atomic_write_text(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
+    return result

@@ -1,0 +1,82 @@
+"""Perception: observation x -> state embedding s = Enc(x).
+
+The default encoder is a small CNN that runs fast on a CPU. Two coordinate channels
+(CoordConv) are appended to the image so that *where* something is can be read out
+linearly; for a world whose state is mostly a position this makes the embedding space
+close to a linear map of the state, which is what a planner minimising a distance wants.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import JepalabError
+
+
+def to_float_images(obs: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., H, W, C)`` images -> float ``(..., C, H, W)`` in [0, 1]."""
+    if obs.dtype != torch.uint8:
+        raise JepalabError(f"observations must be uint8 images, got dtype {obs.dtype}")
+    return obs.movedim(-1, -3).float().div_(255.0)
+
+
+class CNNEncoder(nn.Module):
+    """Average pooling, strided 3x3 convolutions, linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``.
+
+    ``pool`` first averages ``pool x pool`` pixel blocks: a blurred dot still tells its
+    sub-pixel position through its intensities, and every later layer costs ``pool^2``
+    less, which is what makes CPU training fast.
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        embed_dim: int = 32,
+        channels: tuple[int, ...] = (16, 32, 32),
+        pool: int = 2,
+        coord_channels: bool = True,
+    ) -> None:
+        super().__init__()
+        h, w, c = obs_shape
+        self.obs_shape = tuple(obs_shape)
+        self.coord_channels = coord_channels
+        layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
+        in_ch = c + (2 if coord_channels else 0)
+        for out_ch in channels:
+            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1), nn.GELU()]
+            in_ch = out_ch
+        self.conv = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, c + 2 * coord_channels, h, w))
+        self.head = nn.Linear(flat.numel(), embed_dim)
+        if coord_channels:
+            ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(1, 1, h, w)
+            xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(1, 1, h, w)
+            self.register_buffer("coords", torch.cat([xs, ys], 1), persistent=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if tuple(obs.shape[-3:]) != self.obs_shape:
+            raise JepalabError(
+                f"observations have shape {tuple(obs.shape[-3:])} but the encoder expects "
+                f"{self.obs_shape} (H, W, C)"
+            )
+        x = to_float_images(obs)
+        if self.coord_channels:
+            x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)
+        return self.head(self.conv(x).flatten(1))
+
+
+ENCODERS = {"cnn": CNNEncoder}
+
+
+def make_encoder(
+    name: str,
+    obs_shape: tuple[int, int, int],
+    embed_dim: int,
+    channels: tuple[int, ...],
+    pool: int = 2,
+) -> nn.Module:
+    if name not in ENCODERS:
+        raise JepalabError(f"unknown encoder '{name}'; choose one of {sorted(ENCODERS)}")
+    return ENCODERS[name](obs_shape, embed_dim=embed_dim, channels=channels, pool=pool)

@@ -1,0 +1,94 @@
+"""The loop collect -> train -> evaluate as plain functions (the Python API behind the CLI).
+
+import jepalab
+cfg = jepalab.RunConfig(out_dir="runs/mine")
+jepalab.collect(cfg)
+result = jepalab.train(cfg)
+print(jepalab.evaluate(result.model, cfg).success_rate)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig, save_config
+from .data import EpisodeDataset
+from .data import collect as collect_episodes
+from .eval import EvalResult, plot_training_curves
+from .eval import evaluate as evaluate_model
+from .io import atomic_write_text
+from .training import Trainer, TrainResult
+from .world_model import WorldModel
+
+
+def collect(cfg: RunConfig, progress: bool = True) -> Path:
+    """Record exploration episodes into ``cfg.data_path`` (HDF5)."""
+    d = cfg.data
+    save_config(cfg, Path(cfg.out_dir) / "config.yaml")
+    return collect_episodes(
+        cfg.env.name,
+        cfg.data_path,
+        episodes=d.episodes,
+        episode_len=d.episode_len,
+        seed=d.seed,
+        workers=d.workers,
+        env_kwargs={"action_noise": cfg.env.action_noise},
+        progress=progress,
+    )
+
+
+def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train the world model on ``cfg.data_path``; checkpoints go to ``<out_dir>/checkpoints``."""
+    result = Trainer(cfg).fit(resume=resume, progress=progress)
+    plot_training_curves(
+        Path(cfg.out_dir) / "metrics.jsonl", Path(cfg.out_dir) / "train_curves.png"
+    )
+    return result
+
+
+def evaluate(model: WorldModel, cfg: RunConfig, progress: bool = True) -> EvalResult:
+    """Planning success on held-out seeded episodes; writes ``<out_dir>/eval``."""
+    seed_range = None
+    if cfg.data_path.exists():
+        seed_range = EpisodeDataset(cfg.data_path).seed_range
+    return evaluate_model(model, cfg, Path(cfg.out_dir) / "eval", seed_range, progress)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_all(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """collect (unless the dataset exists) -> train -> evaluate; returns a summary dict."""
+    t0 = time.perf_counter()
+    if not cfg.data_path.exists():
+        collect(cfg, progress)
+    collect_s = time.perf_counter() - t0
+    trained = train(cfg, progress=progress)
+    result = evaluate(trained.model, cfg, progress)
+    summary = {
+        **result.to_dict(),
+        "collect_seconds": collect_s,
+        "train_seconds": trained.train_seconds,
+        "train_steps": trained.steps,
+        "val": trained.final,
+        "seconds": time.perf_counter() - t0,
+        "machine": machine(),
+        "checkpoint": str(trained.checkpoint),
+    }
+    atomic_write_text(Path(cfg.out_dir) / "metrics.json", json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,105 @@
+"""The command line end to end, and its answers to bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from jepalab.agent import Agent
+from jepalab.errors import JepalabError
+from jepalab.world_model import WorldModel
+
+from .conftest import TINY
+
+
+def jepalab(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "jepalab", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    r = jepalab("demo", "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("success_rate=") and " episodes=2 " in last and " seconds=" in last
+    for name in (
+        "config.yaml",
+        "data.h5",
+        "checkpoints/last.safetensors",
+        "metrics.json",
+        "train_curves.png",
+        "eval/metrics.json",
+        "eval/episode_000.gif",
+    ):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["episodes"] == 2 and 0.0 <= metrics["success_rate"] <= 1.0
+
+    r = jepalab(
+        "evaluate",
+        "--checkpoint",
+        str(out),
+        "--eval.episodes",
+        "2",
+        "--eval.latency_replans",
+        "2",
+        "--out",
+        str(tmp_path / "ev"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "success_rate=" in r.stdout
+
+    # Resume a finished run for more steps.
+    r = jepalab("train", "--out", str(out), "--resume", "--train.steps", "8")
+    assert r.returncode == 0, r.stderr
+    assert '"steps": 8' in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--train.lrr", "1"], "unknown config key 'train.lrr'"),
+        (["evaluate", "--checkpoint", "nowhere.safetensors"], "checkpoint not found"),
+        (["train", "--data.path", "nowhere.h5"], "nowhere.h5"),
+        (["train", "--train.steps", "lots"], "expects int"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    r = jepalab(*args, "--out", str(tmp_path)) if args[0] != "evaluate" else jepalab(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_dataset_via_cli(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"this is not hdf5" * 100)
+    r = jepalab("train", "--out", str(tmp_path), "--data.path", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_agent_rejects_wrong_observations_and_actions():
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    from jepalab.actor import ActionBounds
+    from jepalab.config import RunConfig
+
+    agent = Agent(model, RunConfig(), ActionBounds((-1.0, -1.0), (1.0, 1.0)))
+    with pytest.raises(JepalabError, match="call set_goal"):
+        agent.act(np.zeros((65, 65, 3), np.uint8))
+    with pytest.raises(JepalabError, match="shape"):
+        agent.set_goal(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(JepalabError, match="dtype"):
+        agent.set_goal(np.zeros((65, 65, 3), np.float32))
+    with pytest.raises(JepalabError, match="actions have dim 3 but the model expects 2"):
+        model.rollout(torch.zeros(1, 8), torch.zeros(1, 4, 3))

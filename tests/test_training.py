@@ -1,0 +1,79 @@
+"""Trainer, checkpoints and resume: round-trips are exact and bad files are refused."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jepalab.errors import CheckpointError
+from jepalab.training import Trainer, load_world_model, read_checkpoint
+from jepalab.training.checkpoint import save_checkpoint
+
+from .conftest import tiny_config
+
+
+def _params(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("objective", ["vicreg", "sigreg", "ema"])
+def test_training_runs_and_checkpoint_round_trips(tmp_path, tiny_data, objective):
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--objective.name", objective)
+    result = Trainer(cfg).fit(progress=False)
+    assert result.steps == 6 and result.checkpoint.exists()
+    assert (tmp_path / "config.yaml").exists() and (tmp_path / "metrics.jsonl").exists()
+    assert {"val_pred", "eff_rank", "probe_rmse"} <= set(result.final)
+    model, saved = load_world_model(result.checkpoint)
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k])
+    assert saved.objective.name == objective
+
+
+def test_resume_is_exact(tmp_path, tiny_data):
+    straight = Trainer(tiny_config(tmp_path / "a", "--data.path", str(tiny_data)))
+    straight.fit(progress=False)
+
+    cfg = tiny_config(tmp_path / "b", "--data.path", str(tiny_data), "--train.steps", "3")
+    Trainer(cfg).fit(progress=False)  # stops at step 3 with a checkpoint
+    cfg.train.steps = 6
+    resumed = Trainer(cfg)
+    resumed.fit(resume=True, progress=False)
+    a, b = _params(straight.model), _params(resumed.model)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_bad_checkpoints_are_refused(tmp_path, tiny_data):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_world_model(tmp_path / "missing.safetensors")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01not a checkpoint at all" * 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_world_model(garbage)
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(other, {"x": torch.zeros(2)}, {"kind": "video_jepa"})
+    with pytest.raises(CheckpointError, match="'video_jepa' model, not a 'world_model'"):
+        load_world_model(other)
+
+    cfg = tiny_config(tmp_path / "run", "--data.path", str(tiny_data))
+    ckpt = Trainer(cfg).fit(progress=False).checkpoint
+    data = ckpt.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        read_checkpoint(truncated, "world_model")
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ck.safetensors"
+    save_checkpoint(path, {"x": torch.ones(3)}, {"kind": "world_model"})
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("jepalab.training.checkpoint.save_file", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"x": torch.zeros(3)}, {"kind": "world_model"})
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]
+    assert torch.equal(load_file(str(path))["x"], torch.ones(3))
