@@ -56,6 +56,14 @@ class Agent:
         self.z_goal = self.model.encode(self._obs(goal_obs))
         self.mpc.reset(self.z_goal.shape[0])
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the environments where the ``(E,)`` bool ``mask`` is false (finished episodes)."""
+        if self.z_goal is None:
+            raise JepalabError("the agent has no goal: call set_goal(goal_obs) first")
+        m = torch.as_tensor(np.asarray(mask, bool))
+        self.mpc.keep(m)
+        self.z_goal = self.z_goal[m]
+
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Observation(s) -> action(s): ``(H, W, C) -> (A,)`` or ``(E, H, W, C) -> (E, A)``."""

@@ -37,6 +37,18 @@ class MPC:
         self._plan = None
         self._executed = 0
 
+    def keep(self, mask: torch.Tensor) -> None:
+        """Continue with only the environments where the ``(E,)`` bool ``mask`` is true.
+
+        Finished episodes leave the batch, so they cost no more planning; the others keep
+        their warm starts.
+        """
+        if self._num_envs is not None and tuple(mask.shape) != (self._num_envs,):
+            raise JepalabError(f"keep needs an ({self._num_envs},) mask, got {tuple(mask.shape)}")
+        self._num_envs = int(mask.sum())
+        if self._plan is not None:
+            self._plan = self._plan[mask]
+
     def act(
         self, z0: torch.Tensor, z_goal: torch.Tensor, reset: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -1,14 +1,19 @@
 """Exploration data: roll out an exploration policy and write the episodes to disk.
 
 A pure random walk rarely finds the door, and a world model never shown a door crossing
-cannot plan through one. So the policy mixes two behaviours, chosen once per episode:
+cannot plan through one; one never shown a wall stopping the agent will happily plan
+through it. So the policy mixes three behaviours, chosen once per episode:
 
 - **random walk with momentum** ``a_t = m a_{t-1} + (1 - m) u_t``, where ``u_t`` has a
   uniformly random direction and a speed uniform in ``[0, max_speed]``: smooth, varied
   motion within a room;
 - **waypoint following** (probability ``p_waypoint``): head for a jittered point in front
   of the door, through it, then to random points in the other room, with the same momentum
-  and noisy headings, so door crossings are common.
+  and noisy headings, so door crossings are common;
+- **seeking** (probability ``p_seek``): head straight for random points anywhere in the
+  world at high speed, walls or not, so the agent often runs into the walls, is stopped,
+  slides along them and sometimes slips through the door: the contacts a planner must
+  learn to respect.
 
 The policy reads the true state from ``info`` (``pos``, ``wall_x``, ``door_y``): it is the
 data-collecting script, not the agent. Episode ``i`` uses seed ``seed + i`` for the
@@ -49,6 +54,7 @@ class ExplorationPolicy:
         max_speed: the largest action norm.
         momentum: ``m``, the weight of the previous action.
         p_waypoint: probability that an episode follows waypoints through the door.
+        p_seek: probability that an episode seeks random points through the walls.
         heading_noise: std of the random turn of each waypoint-following step, in radians.
     """
 
@@ -57,13 +63,16 @@ class ExplorationPolicy:
         rng: np.random.Generator,
         max_speed: float = 2.45,
         momentum: float = 0.5,
-        p_waypoint: float = 0.5,
+        p_waypoint: float = 0.4,
+        p_seek: float = 0.4,
         heading_noise: float = 0.4,
     ) -> None:
         self.rng = rng
         self.max_speed = max_speed
         self.momentum = momentum
         self.p_waypoint = p_waypoint
+        self.p_seek = p_seek
+        self._seeking = False
         self.heading_noise = heading_noise
         self._action = np.zeros(2)
         self._waypoints: deque[np.ndarray] = deque()
@@ -74,7 +83,9 @@ class ExplorationPolicy:
         """Start an episode from the environment's reset ``info``; draws the mode."""
         self._action = np.zeros(2)
         self._waypoints.clear()
-        if self.rng.random() >= self.p_waypoint:
+        mode = self.rng.random()
+        self._seeking = mode >= 1.0 - self.p_seek
+        if mode >= self.p_waypoint:
             return
         self._wall_x, door_y = float(info["wall_x"]), float(info["door_y"])
         here = room_of(info["pos"], self._wall_x)
@@ -89,7 +100,9 @@ class ExplorationPolicy:
 
     def act(self, info: dict[str, Any]) -> np.ndarray:
         """The ``(2,)`` float32 action for the current step, norm at most ``max_speed``."""
-        if self._waypoints:
+        if self._seeking:
+            u = self._seek(np.asarray(info["pos"], dtype=np.float64))
+        elif self._waypoints:
             u = self._toward_waypoint(np.asarray(info["pos"], dtype=np.float64))
         else:
             u = self._direction(self.rng.uniform(0, 2 * np.pi)) * self.rng.uniform(
@@ -110,6 +123,20 @@ class ExplorationPolicy:
         dx, dy = self._waypoints[0] - pos
         heading = np.arctan2(dy, dx) + self.rng.normal(0, self.heading_noise)
         return self._direction(heading) * self.rng.uniform(0.5, 1.0) * self.max_speed
+
+    def _seek(self, pos: np.ndarray) -> np.ndarray:
+        # A new target when the last is reached or, 1 time in 20, at random: a target
+        # behind a wall is pushed against for a while, then given up.
+        if (
+            not self._waypoints
+            or self.rng.random() < 0.05
+            or (np.hypot(*(self._waypoints[0] - pos)) < 2.0)
+        ):
+            self._waypoints.clear()
+            self._waypoints.append(self.rng.uniform(2.0, 62.0, size=2))
+        dx, dy = self._waypoints[0] - pos
+        heading = np.arctan2(dy, dx) + self.rng.normal(0, self.heading_noise)
+        return self._direction(heading) * self.rng.uniform(0.6, 1.0) * self.max_speed
 
     def _point_in_target_room(self) -> np.ndarray:
         # 3 px from walls: the agent (radius 1) can reach it without touching anything.

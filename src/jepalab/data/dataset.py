@@ -501,16 +501,33 @@ class WindowDataset(torch.utils.data.Dataset):
                 )
             self._arrays: dict[str, np.ndarray] | None = None
             if in_memory:
-                f = ds._file
-                self._arrays = {
-                    "obs": _read(f["obs"], self.path),
-                    "actions": _read(f["actions"], self.path),
-                    "states": _read(f["states"], self.path)
-                    if self.state_dim > 0
-                    else np.zeros((ds.num_frames, 0), np.float32),
-                }
+                self._load(ds, starts, ids)
         self._file: h5py.File | None = None
         self._pid: int | None = None
+
+    def _load(self, ds: EpisodeDataset, starts: np.ndarray, ids: np.ndarray) -> None:
+        """Read the selected episodes into RAM, and re-address windows into that copy."""
+        runs: list[list[int]] = []  # merged [begin, end) frame ranges, one read each
+        for e in ids:
+            a, b = int(starts[e]), int(starts[e + 1])
+            if runs and runs[-1][1] == a:
+                runs[-1][1] = b
+            else:
+                runs.append([a, b])
+        names = ["obs", "actions"] + (["states"] if self.state_dim > 0 else [])
+        self._arrays = {
+            n: np.concatenate([_read(ds._file[n], self.path, slice(a, b)) for a, b in runs])
+            for n in names
+        }
+        if self.state_dim == 0:
+            self._arrays["states"] = np.zeros((len(self._arrays["obs"]), 0), np.float32)
+        # Global frame index -> index in the compact copy.
+        shift = np.zeros(int(starts[-1]) + 1, np.int64)
+        offset = 0
+        for a, b in runs:
+            shift[a:b] = np.arange(offset, offset + b - a)
+            offset += b - a
+        self._first = shift[self._first]
 
     def __len__(self) -> int:
         return len(self._first)

@@ -72,18 +72,20 @@ def run_episodes(
     done = np.zeros(len(envs), bool)
     steps = np.zeros(len(envs), int)
     frames = [[episode_frame(starts[i], goals[i])] for i in range(min(record, len(envs)))]
+    live = np.arange(len(envs))  # episodes still running; the agent plans for these only
     for _ in range(envs[0].max_episode_steps):
-        actions = agent.act(obs)
-        for i, env in enumerate(envs):
-            if done[i]:
-                continue
-            o, _, terminated, truncated, _ = env.step(actions[i])
+        actions = agent.act(obs[live])
+        for i, action in zip(live, actions, strict=True):
+            o, _, terminated, truncated, _ = envs[i].step(action)
             obs[i], steps[i] = o, steps[i] + 1
             done[i] = terminated or truncated
             if i < len(frames):
                 frames[i].append(episode_frame(o, goals[i]))
         if done.all():
             break
+        if done[live].any():
+            agent.keep(~done[live])
+            live = live[~done[live]]
     success = [bool(env.is_success()) for env in envs]
     return success, [float(env.goal_distance()) for env in envs], steps.tolist(), frames
 

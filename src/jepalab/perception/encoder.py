@@ -1,9 +1,13 @@
 """Perception: observation x -> state embedding s = Enc(x).
 
-The default encoder is a small CNN that runs fast on a CPU. Two coordinate channels
-(CoordConv) are appended to the image so that *where* something is can be read out
-linearly; for a world whose state is mostly a position this makes the embedding space
-close to a linear map of the state, which is what a planner minimising a distance wants.
+Two encoders behind one factory, both small enough to train on a CPU:
+
+* ``keypoints`` (default): convolutions, then a spatial soft-argmax per channel (Levine
+  et al. 2016, "deep spatial autoencoders"): each channel becomes the expected (x, y) of
+  its activation. Positions of things in the image come out *linearly*, so distances in
+  embedding space follow distances in the world, which is what a planner minimising a
+  distance wants; a plain CNN learns the same far more slowly.
+* ``cnn``: strided convolutions with coordinate channels (CoordConv) and a linear head.
 """
 
 from __future__ import annotations
@@ -67,7 +71,57 @@ class CNNEncoder(nn.Module):
         return self.head(self.conv(x).flatten(1))
 
 
-ENCODERS = {"cnn": CNNEncoder}
+class KeypointEncoder(nn.Module):
+    """Convolutions + spatial soft-argmax + linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``.
+
+    ``channels[-1]`` is the number of keypoints K; the head maps their ``2K`` coordinates
+    to the embedding. ``pool`` averages pixel blocks first (a blurred dot still tells its
+    sub-pixel position through its intensities; every later layer costs ``pool^2`` less).
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        embed_dim: int = 32,
+        channels: tuple[int, ...] = (16, 16, 16),
+        pool: int = 2,
+    ) -> None:
+        super().__init__()
+        h, w, c = obs_shape
+        self.obs_shape = tuple(obs_shape)
+        layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
+        in_ch = c
+        for i, out_ch in enumerate(channels):
+            stride = 2 if i == 1 else 1  # one downsampling: keypoints on a (H/2pool)^2 grid
+            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), nn.GELU()]
+            in_ch = out_ch
+        self.conv = nn.Sequential(*layers[:-1])  # raw scores into the soft-argmax
+        self.log_temp = nn.Parameter(torch.zeros(()))
+        with torch.no_grad():
+            fh, fw = self.conv(torch.zeros(1, c, h, w)).shape[-2:]
+        self.register_buffer("xs", torch.linspace(-1, 1, fw), persistent=False)
+        self.register_buffer("ys", torch.linspace(-1, 1, fh), persistent=False)
+        self.head = nn.Linear(2 * in_ch, embed_dim)
+
+    def keypoints(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, C)`` uint8 -> ``(N, K, 2)`` expected (x, y) in [-1, 1] per channel."""
+        f = self.conv(to_float_images(obs))
+        n, k, fh, fw = f.shape
+        p = torch.softmax(f.flatten(2) / self.log_temp.exp(), -1).view(n, k, fh, fw)
+        x = (p.sum(2) * self.xs).sum(-1)
+        y = (p.sum(3) * self.ys).sum(-1)
+        return torch.stack([x, y], -1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if tuple(obs.shape[-3:]) != self.obs_shape:
+            raise JepalabError(
+                f"observations have shape {tuple(obs.shape[-3:])} but the encoder expects "
+                f"{self.obs_shape} (H, W, C)"
+            )
+        return self.head(self.keypoints(obs).flatten(1))
+
+
+ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder}
 
 
 def make_encoder(

@@ -11,13 +11,17 @@ from torch import nn
 
 
 class InverseDynamics(nn.Module):
-    """``z_t (..., D), z_next (..., D) -> a (..., A)``."""
+    """``z_t (..., D), z_next (..., D) -> a (..., A)``, linear in the change ``z_next - z_t``.
 
-    def __init__(self, embed_dim: int, action_dim: int, hidden: int = 128) -> None:
+    A linear read-out of the *difference* is deliberate: it can only succeed if some
+    directions of the embedding move in proportion to the agent's displacement, i.e. if
+    position is encoded linearly, the geometry a distance-minimising planner needs. (An MLP
+    on the pair can succeed with any tangled code, and learns far more slowly.)
+    """
+
+    def __init__(self, embed_dim: int, action_dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(2 * embed_dim, hidden), nn.GELU(), nn.Linear(hidden, action_dim)
-        )
+        self.net = nn.Linear(embed_dim, action_dim)
 
     def forward(self, z_t: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([z_t, z_next], -1))
+        return self.net(z_next - z_t)
