@@ -79,3 +79,22 @@ class _Wrap(torch.nn.Module):
     def __init__(self, encoder):
         super().__init__()
         self.encoder = encoder
+
+
+def test_linear_inverse_dynamics_reads_the_embedding_change():
+    from jepalab.world_model import InverseDynamics
+
+    idm = InverseDynamics(embed_dim=4, action_dim=2)
+    z = torch.randn(5, 4)
+    assert torch.allclose(idm(z, z), idm.net.bias.expand(5, 2))  # no change, no action
+    assert torch.allclose(idm(z, z + 1) - idm(z, z), idm(z * 0, z * 0 + 1) - idm.net.bias)
+
+
+def test_keypoint_encoder_outputs_coordinates():
+    from jepalab.perception import KeypointEncoder
+
+    enc = KeypointEncoder((65, 65, 3), embed_dim=8, channels=(4, 4, 6))
+    obs = torch.randint(0, 255, (3, 65, 65, 3), dtype=torch.uint8)
+    kp = enc.keypoints(obs)
+    assert kp.shape == (3, 6, 2) and kp.abs().max() <= 1.0
+    assert enc(obs).shape == (3, 8)

@@ -48,7 +48,7 @@ class Wall:
 
 def make(name: str, model: object = None, **overrides: object) -> Planner:
     """A planner tuned for the point mass: cheap, but enough to solve it."""
-    settings = {"horizon": 10, "samples": 128, "elites": 16, "iterations": 5}
+    settings = {"horizon": 10, "action_repeat": 1, "samples": 128, "elites": 16, "iterations": 5}
     if name == "gradient":
         settings["iterations"] = 40
     config = PlannerConfig(name=name, **{**settings, **overrides})
@@ -158,7 +158,7 @@ class Scripted(Planner):
     """Plan ``n`` holds ``n / 10`` in x and ``h / 100 + e / 10`` in y; records its warm starts."""
 
     def __init__(self, horizon: int = 5) -> None:
-        super().__init__(PointMass(), GoalEnergy(), BOUNDS, PlannerConfig(horizon=horizon))
+        super().__init__(PointMass(), GoalEnergy(), BOUNDS, PlannerConfig(horizon=horizon, action_repeat=1))
         self.warm_starts: list[torch.Tensor] = []
 
     def _optimise(
@@ -257,3 +257,16 @@ def test_goal_energy_weighs_terminal_and_running_distances() -> None:
     torch.testing.assert_close(GoalEnergy(2.0, 4.0)(pred + 1, goal), torch.tensor([4.0 + 6.0]))
     with pytest.raises(JepalabError):
         GoalEnergy(0.0, 0.0)
+
+
+def test_mpc_keep_drops_finished_environments_and_their_plans() -> None:
+    mpc = MPC(make("cem"), replan_every=3)
+    mpc.reset(4)
+    mpc.act(STARTS, GOALS)
+    kept = torch.tensor([True, False, True, True])
+    plan = mpc._plan[kept].clone()
+    mpc.keep(kept)
+    second = mpc.act(STARTS[kept], GOALS[kept])  # no replan yet: the stored plans continue
+    assert torch.equal(second, plan[:, 1])
+    with pytest.raises(JepalabError, match="reset for 3 environments but got 4"):
+        mpc.act(STARTS, GOALS)

@@ -49,7 +49,7 @@ class ModelConfig:
     """Perception encoder and world-model predictor."""
 
     encoder: str = "keypoints"  # keypoints | cnn
-    channels: tuple[int, ...] = (16, 16, 16)
+    channels: tuple[int, ...] = (16, 16, 32)  # the last is the number of keypoints
     pool: int = 2  # average-pool the image by this factor before the convolutions
     embed_dim: int = 32
     predictor: str = "mlp"  # mlp | gru | transformer

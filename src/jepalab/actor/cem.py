@@ -36,7 +36,7 @@ class CEMPlanner(Planner, name="cem"):
         self, z0: torch.Tensor, z_goal: torch.Tensor, mean: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        num_envs, steps, action_dim = mean.shape
+        num_envs = mean.shape[0]
         samples = cfg.samples
         z0, z_goal = self._repeat(z0, samples), self._repeat(z_goal, samples)
         scale = self._scale(mean)
@@ -45,9 +45,7 @@ class CEMPlanner(Planner, name="cem"):
         best, best_energy = mean, mean.new_full((num_envs,), math.inf)
         envs = torch.arange(num_envs, device=mean.device)[:, None]
         for _ in range(cfg.iterations):
-            noise = self._noise((num_envs, samples - 1, steps, action_dim), like=mean)
-            sampled = self.bounds.project(mean[:, None] + std[:, None] * noise)
-            candidates = torch.cat([mean[:, None], sampled], dim=1)
+            candidates = self._candidates(mean, std)
             energy = self._score(z0, z_goal, candidates)
             best, best_energy = self._keep_best(best, best_energy, candidates, energy)
             elites = candidates[envs, energy.topk(cfg.elites, dim=1, largest=False).indices]

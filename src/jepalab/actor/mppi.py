@@ -22,7 +22,7 @@ class MPPIPlanner(Planner, name="mppi"):
         self, z0: torch.Tensor, z_goal: torch.Tensor, mean: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        num_envs, steps, action_dim = mean.shape
+        num_envs = mean.shape[0]
         samples = cfg.samples
         starts, goals = self._repeat(z0, samples), self._repeat(z_goal, samples)
         scale = self._scale(mean)
@@ -30,9 +30,7 @@ class MPPIPlanner(Planner, name="mppi"):
         min_std = cfg.min_std * scale
         best, best_energy = mean, mean.new_full((num_envs,), math.inf)
         for _ in range(cfg.iterations):
-            noise = self._noise((num_envs, samples - 1, steps, action_dim), like=mean)
-            sampled = self.bounds.project(mean[:, None] + std[:, None] * noise)
-            candidates = torch.cat([mean[:, None], sampled], dim=1)
+            candidates = self._candidates(mean, std)
             energy = self._score(starts, goals, candidates)
             best, best_energy = self._keep_best(best, best_energy, candidates, energy)
             weights = self._weights(energy)

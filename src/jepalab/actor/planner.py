@@ -40,10 +40,10 @@ class PlannerConfig:
     """
 
     name: str = "cem"  # cem | mppi | gradient
-    horizon: int = 20  # predicted steps H
-    action_repeat: int = 1  # steps each decision action is held for
-    samples: int = 256  # candidates per environment and iteration (CEM, MPPI)
-    iterations: int = 4  # sampling iterations (CEM, MPPI) or Adam steps (gradient)
+    horizon: int = 40  # predicted steps H: long enough to go round the wall through the door
+    action_repeat: int = 5  # steps each decision action is held for
+    samples: int = 128  # candidates per environment and iteration (CEM, MPPI)
+    iterations: int = 3  # sampling iterations (CEM, MPPI) or Adam steps (gradient)
     elites: int = 32  # candidates the CEM Gaussian is refitted to
     temperature: float = 0.05  # MPPI, relative to the best-to-median energy gap
     init_std: float = 1.0  # initial sampling std
@@ -149,6 +149,14 @@ class Planner(ABC):
             )
         energy = self.energy(pred, z_goal)
         return energy.nan_to_num(nan=math.inf).view(num_envs, candidates)
+
+    def _candidates(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """``(E, C, K, A)`` candidates: the ``(E, K, A)`` mean itself, then ``C - 1`` Gaussian
+        samples around it with ``std``, projected into the bounds."""
+        num_envs, steps, action_dim = mean.shape
+        noise = self._noise((num_envs, self.config.samples - 1, steps, action_dim), like=mean)
+        sampled = self.bounds.project(mean[:, None] + std[:, None] * noise)
+        return torch.cat([mean[:, None], sampled], dim=1)
 
     def _noise(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """Standard normal noise from the planner's own seeded generator."""
