@@ -158,7 +158,9 @@ class Scripted(Planner):
     """Plan ``n`` holds ``n / 10`` in x and ``h / 100 + e / 10`` in y; records its warm starts."""
 
     def __init__(self, horizon: int = 5) -> None:
-        super().__init__(PointMass(), GoalEnergy(), BOUNDS, PlannerConfig(horizon=horizon, action_repeat=1))
+        super().__init__(
+            PointMass(), GoalEnergy(), BOUNDS, PlannerConfig(horizon=horizon, action_repeat=1)
+        )
         self.warm_starts: list[torch.Tensor] = []
 
     def _optimise(

@@ -77,3 +77,20 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
     assert torch.equal(load_file(str(path))["x"], torch.ones(3))
+
+
+def test_resume_on_a_dataset_with_other_actions_is_refused(tmp_path, tiny_data):
+    import numpy as np
+
+    from jepalab.data import EpisodeWriter
+    from jepalab.errors import DataError
+
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data))
+    Trainer(cfg).fit(progress=False)
+    other = tmp_path / "three_d_actions.h5"
+    with EpisodeWriter(other, "two-rooms", (65, 65, 3), action_dim=3) as w:
+        for seed in range(4):
+            w.add_episode(np.zeros((24, 65, 65, 3), np.uint8), np.zeros((23, 3)), None, seed)
+    cfg.data.path = str(other)
+    with pytest.raises(DataError, match=r"actions of dim 3.*dim 2"):
+        Trainer(cfg).resume()

@@ -22,7 +22,7 @@ def bench_config() -> RunConfig:
     """The reference Two-Rooms benchmark recipe: more data, longer training, 200 episodes."""
     cfg = RunConfig(out_dir="runs/bench-two-rooms")
     cfg.data.episodes = 2000
-    cfg.train.steps = 10000
+    cfg.train.steps = 16000
     cfg.eval.episodes = 200
     cfg.eval.batch_envs = 50
     return cfg

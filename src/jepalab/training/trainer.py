@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig, from_dict, save_config
 from ..data import EpisodeDataset, WindowDataset, split_episodes
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from ..world_model import InverseDynamics, WorldModel, collapse_stats
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
@@ -173,6 +173,12 @@ class Trainer:
     def resume(self) -> None:
         """Continue exactly where the last checkpoint left off."""
         tensors, meta = read_checkpoint(self.ckpt_path, KIND)
+        if tuple(meta["obs_shape"]) != self.obs_shape or meta["action_dim"] != self.action_dim:
+            raise DataError(
+                f"dataset {self.cfg.data_path} has observations {self.obs_shape} and actions of "
+                f"dim {self.action_dim}, but checkpoint {self.ckpt_path} was trained on "
+                f"{tuple(meta['obs_shape'])} and dim {meta['action_dim']}"
+            )
         if from_dict(meta["config"]).model != self.cfg.model:
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path} was trained with a different model config; "
