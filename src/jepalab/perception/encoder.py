@@ -25,6 +25,14 @@ def to_float_images(obs: torch.Tensor) -> torch.Tensor:
     return obs.movedim(-1, -3).float().div_(255.0)
 
 
+def check_obs_shape(obs: torch.Tensor, expected: tuple[int, ...]) -> None:
+    if tuple(obs.shape[-3:]) != expected:
+        raise JepalabError(
+            f"observations have shape {tuple(obs.shape[-3:])} but the encoder expects "
+            f"{expected} (H, W, C)"
+        )
+
+
 class CNNEncoder(nn.Module):
     """Average pooling, strided 3x3 convolutions, linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``.
 
@@ -60,11 +68,7 @@ class CNNEncoder(nn.Module):
             self.register_buffer("coords", torch.cat([xs, ys], 1), persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if tuple(obs.shape[-3:]) != self.obs_shape:
-            raise JepalabError(
-                f"observations have shape {tuple(obs.shape[-3:])} but the encoder expects "
-                f"{self.obs_shape} (H, W, C)"
-            )
+        check_obs_shape(obs, self.obs_shape)
         x = to_float_images(obs)
         if self.coord_channels:
             x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)
@@ -113,11 +117,7 @@ class KeypointEncoder(nn.Module):
         return torch.stack([x, y], -1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if tuple(obs.shape[-3:]) != self.obs_shape:
-            raise JepalabError(
-                f"observations have shape {tuple(obs.shape[-3:])} but the encoder expects "
-                f"{self.obs_shape} (H, W, C)"
-            )
+        check_obs_shape(obs, self.obs_shape)
         return self.head(self.keypoints(obs).flatten(1))
 
 

@@ -106,11 +106,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _batch(ds: WindowDataset, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    items = [ds[int(i)] for i in idx]
-    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
-
-
 class Trainer:
     """Owns the model, objective, optimiser and data of one training run."""
 
@@ -208,7 +203,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step, cfg)
             idx = torch.randint(len(self.train_ds), (t.batch_size,), generator=self.sampler)
-            batch = _batch(self.train_ds, idx)
+            batch = self.train_ds.batch(idx.tolist())
             loss, terms, z = jepa_loss(
                 self.model,
                 self.objective,
@@ -253,7 +248,7 @@ class Trainer:
         g = torch.Generator().manual_seed(0)
         n = min(max_windows, len(self.val_ds))
         idx = torch.randperm(len(self.val_ds), generator=g)[:n]
-        batch = _batch(self.val_ds, idx)
+        batch = self.val_ds.batch(idx.tolist())
         _, terms, z = jepa_loss(
             self.model,
             self.objective,
