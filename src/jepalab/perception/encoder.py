@@ -33,13 +33,22 @@ def check_obs_shape(obs: torch.Tensor, expected: tuple[int, ...]) -> None:
         )
 
 
-class CNNEncoder(nn.Module):
-    """Average pooling, strided 3x3 convolutions, linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``.
+def conv_stack(in_ch: int, channels: tuple[int, ...], strides: tuple[int, ...], pool: int):
+    """``[AvgPool] + (3x3 conv, GELU) per entry of channels``.
 
     ``pool`` first averages ``pool x pool`` pixel blocks: a blurred dot still tells its
     sub-pixel position through its intensities, and every later layer costs ``pool^2``
     less, which is what makes CPU training fast.
     """
+    layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
+    for out_ch, stride in zip(channels, strides, strict=True):
+        layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), nn.GELU()]
+        in_ch = out_ch
+    return layers
+
+
+class CNNEncoder(nn.Module):
+    """Pooling, strided 3x3 convolutions, linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``."""
 
     def __init__(
         self,
@@ -53,12 +62,8 @@ class CNNEncoder(nn.Module):
         h, w, c = obs_shape
         self.obs_shape = tuple(obs_shape)
         self.coord_channels = coord_channels
-        layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
         in_ch = c + (2 if coord_channels else 0)
-        for out_ch in channels:
-            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1), nn.GELU()]
-            in_ch = out_ch
-        self.conv = nn.Sequential(*layers)
+        self.conv = nn.Sequential(*conv_stack(in_ch, channels, (2,) * len(channels), pool))
         with torch.no_grad():
             flat = self.conv(torch.zeros(1, c + 2 * coord_channels, h, w))
         self.head = nn.Linear(flat.numel(), embed_dim)
@@ -79,8 +84,7 @@ class KeypointEncoder(nn.Module):
     """Convolutions + spatial soft-argmax + linear head. ``(N, H, W, C)`` uint8 -> ``(N, D)``.
 
     ``channels[-1]`` is the number of keypoints K; the head maps their ``2K`` coordinates
-    to the embedding. ``pool`` averages pixel blocks first (a blurred dot still tells its
-    sub-pixel position through its intensities; every later layer costs ``pool^2`` less).
+    to the embedding; ``pool`` is as in :func:`conv_stack`.
     """
 
     def __init__(
@@ -93,13 +97,11 @@ class KeypointEncoder(nn.Module):
         super().__init__()
         h, w, c = obs_shape
         self.obs_shape = tuple(obs_shape)
-        layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
-        in_ch = c
-        for i, out_ch in enumerate(channels):
-            stride = 2 if i == 1 else 1  # one downsampling: keypoints on a (H/2pool)^2 grid
-            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), nn.GELU()]
-            in_ch = out_ch
+        # One downsampling (the second layer): keypoints on a (H / 2 pool)^2 grid.
+        strides = tuple(2 if i == 1 else 1 for i in range(len(channels)))
+        layers = conv_stack(c, channels, strides, pool)
         self.conv = nn.Sequential(*layers[:-1])  # raw scores into the soft-argmax
+        in_ch = channels[-1]
         self.log_temp = nn.Parameter(torch.zeros(()))
         with torch.no_grad():
             fh, fw = self.conv(torch.zeros(1, c, h, w)).shape[-2:]
