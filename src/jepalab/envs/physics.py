@@ -1,0 +1,290 @@
+"""A procedural world of objects under gravity, rendered as short video clips.
+
+A box with a floor and side walls, sometimes a pillar rising from the floor (solid) and a
+screen hanging in the air (an occluder: drawn over everything, no physics). One to three
+discs or squares fly under gravity, bounce elastically off the floor, the walls, the
+pillar and each other. Everything is simulated in pixel units with a few sub-steps per
+frame and rendered anti-aliased, so sub-pixel motion is visible.
+
+Each object may carry a *rule break* (see :mod:`.violations`): from some frame on it
+vanishes, teleports, ignores solids, changes look, or stops obeying gravity. The same
+scene simulated with and without the break gives a matched pair of clips that are
+identical up to a moment and then continue possibly or impossibly.
+
+Styles (:class:`Style`) set the ranges of sizes and colours, so a test can render objects
+never seen in training.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import JepalabError
+
+WALL = np.array([0.45, 0.45, 0.45])
+SCREEN = np.array([0.55, 0.42, 0.30])
+
+
+@dataclass(frozen=True)
+class Style:
+    """Ranges of object looks. Hues are drawn from ``hue_bins`` (each bin ``[lo, hi)``)."""
+
+    radius: tuple[float, float] = (1.5, 3.0)
+    hue_bins: tuple[tuple[float, float], ...] = tuple((k / 6, k / 6 + 1 / 12) for k in range(6))
+    shapes: tuple[str, ...] = ("circle", "square")
+
+    def sample_hue(self, rng: np.random.Generator) -> float:
+        lo, hi = self.hue_bins[rng.integers(len(self.hue_bins))]
+        return float(rng.uniform(lo, hi))
+
+
+TRAIN_STYLE = Style()
+# Larger objects, and hues from the gaps between the training bins: never seen in training.
+UNSEEN_STYLE = Style(
+    radius=(3.25, 4.25), hue_bins=tuple((k / 6 + 1 / 12, k / 6 + 1 / 6) for k in range(6))
+)
+
+
+def hue_to_rgb(hue: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(hue % 1.0, 0.9, 1.0))
+
+
+@dataclass
+class Body:
+    """One object. Position and velocity in pixels (per frame); ``y`` grows downwards."""
+
+    x: float
+    y: float
+    vx: float
+    vy: float
+    r: float
+    hue: float
+    shape: str = "circle"
+    alive: bool = True
+    solid: bool = True  # collides with walls, pillar and other bodies
+    gravity: float = 1.0  # multiplies the world's gravity (-1: falls upward)
+    frozen: bool = False  # hovers where it is
+
+
+@dataclass
+class Scene:
+    """A box of ``size x size`` pixels with a floor, optional pillar and screen, bodies."""
+
+    size: int = 32
+    gravity: float = 0.2
+    floor: int = 2  # floor thickness (rows at the bottom)
+    wall: int = 1  # side wall thickness
+    pillar: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+    screen: tuple[float, float, float, float] | None = None
+    bodies: list[Body] = field(default_factory=list)
+
+    def solids(self) -> list[tuple[float, float, float, float]]:
+        s = self.size
+        rects = [
+            (0.0, s - self.floor, s, s + 10.0),
+            (-10.0, -20.0, self.wall, s),
+            (s - self.wall, -20.0, s + 10.0, s),
+        ]
+        return rects + ([self.pillar] if self.pillar is not None else [])
+
+
+# ---------------------------------------------------------------------------- physics
+def _collide_rect(b: Body, rect: tuple[float, float, float, float]) -> None:
+    """Circle (radius ``b.r``) against an axis-aligned rectangle: push out, reflect."""
+    x0, y0, x1, y1 = rect
+    cx, cy = min(max(b.x, x0), x1), min(max(b.y, y0), y1)
+    dx, dy = b.x - cx, b.y - cy
+    d2 = dx * dx + dy * dy
+    if d2 >= b.r * b.r:
+        return
+    if d2 < 1e-12:  # centre inside the rectangle: leave along the shallowest side
+        pens = [(b.x - x0, -1.0, 0.0), (x1 - b.x, 1.0, 0.0), (b.y - y0, 0.0, -1.0)]
+        pens.append((y1 - b.y, 0.0, 1.0))
+        depth, nx, ny = min(pens)
+        depth += b.r
+    else:
+        d = d2**0.5
+        nx, ny, depth = dx / d, dy / d, b.r - d
+    b.x += nx * depth
+    b.y += ny * depth
+    vn = b.vx * nx + b.vy * ny
+    if vn < 0:
+        b.vx -= 2 * vn * nx
+        b.vy -= 2 * vn * ny
+
+
+def _collide_bodies(a: Body, b: Body) -> None:
+    """Elastic collision of two discs with masses proportional to area."""
+    dx, dy = b.x - a.x, b.y - a.y
+    d = (dx * dx + dy * dy) ** 0.5
+    if d >= a.r + b.r or d < 1e-9:
+        return
+    nx, ny = dx / d, dy / d
+    ma, mb = a.r**2, b.r**2
+    overlap = a.r + b.r - d
+    a.x -= nx * overlap * mb / (ma + mb)
+    a.y -= ny * overlap * mb / (ma + mb)
+    b.x += nx * overlap * ma / (ma + mb)
+    b.y += ny * overlap * ma / (ma + mb)
+    rel = (a.vx - b.vx) * nx + (a.vy - b.vy) * ny
+    if rel > 0:  # approaching
+        j = 2 * rel / (ma + mb)
+        a.vx -= j * mb * nx
+        a.vy -= j * mb * ny
+        b.vx += j * ma * nx
+        b.vy += j * ma * ny
+
+
+def step(scene: Scene, substeps: int = 4) -> None:
+    """Advance the scene by one frame (in place)."""
+    dt = 1.0 / substeps
+    live = [b for b in scene.bodies if b.alive and not b.frozen]
+    for _ in range(substeps):
+        for b in live:
+            b.vy += scene.gravity * b.gravity * dt
+            b.x += b.vx * dt
+            b.y += b.vy * dt
+        for i, a in enumerate(live):
+            for b in live[i + 1 :]:
+                if a.solid and b.solid:
+                    _collide_bodies(a, b)
+        for b in live:
+            if b.solid:
+                for rect in scene.solids():
+                    _collide_rect(b, rect)
+
+
+# ---------------------------------------------------------------------------- rendering
+_GRID = {}
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    if size not in _GRID:
+        c = np.arange(size) + 0.5  # pixel centres
+        _GRID[size] = np.meshgrid(c, c, indexing="xy")
+    return _GRID[size]
+
+
+def _rect_cover(rect, size: int) -> np.ndarray:
+    xs, ys = _grid(size)
+    x0, y0, x1, y1 = rect
+    cx = np.clip(np.minimum(xs + 0.5, x1) - np.maximum(xs - 0.5, x0), 0, 1)
+    cy = np.clip(np.minimum(ys + 0.5, y1) - np.maximum(ys - 0.5, y0), 0, 1)
+    return cx * cy
+
+
+def body_cover(b: Body, size: int) -> np.ndarray:
+    """Anti-aliased coverage of a body, ``(size, size)`` in [0, 1]."""
+    xs, ys = _grid(size)
+    if b.shape == "circle":
+        d = np.hypot(xs - b.x, ys - b.y)
+        return np.clip(b.r + 0.5 - d, 0.0, 1.0)
+    # a square with the same area as the circle, axis-aligned
+    h = b.r * 0.886
+    return _rect_cover((b.x - h, b.y - h, b.x + h, b.y + h), size)
+
+
+def visible_fraction(scene: Scene, b: Body) -> float:
+    """How much of a body is not hidden by the screen (1 when there is no screen)."""
+    cover = body_cover(b, scene.size)
+    total = cover.sum()
+    if total <= 0:
+        return 0.0
+    if scene.screen is None:
+        return 1.0
+    return float((cover * (1 - _rect_cover(scene.screen, scene.size))).sum() / total)
+
+
+def render(scene: Scene) -> np.ndarray:
+    """The current frame, ``(size, size, 3)`` uint8."""
+    s = scene.size
+    img = np.zeros((s, s, 3))
+    for rect in scene.solids():
+        a = _rect_cover(rect, s)[..., None]
+        img = img * (1 - a) + WALL * a
+    for b in scene.bodies:
+        if b.alive:
+            a = body_cover(b, s)[..., None]
+            img = img * (1 - a) + hue_to_rgb(b.hue) * a
+    if scene.screen is not None:
+        a = _rect_cover(scene.screen, s)[..., None]
+        img = img * (1 - a) + SCREEN * a
+    return (img * 255 + 0.5).astype(np.uint8)
+
+
+def simulate(scene: Scene, frames: int, events: dict | None = None) -> np.ndarray:
+    """Render ``frames`` frames, stepping between them; ``(frames, size, size, 3)`` uint8.
+
+    ``events`` maps a frame index to a function ``f(scene)`` applied just before that
+    frame is rendered (how rule breaks are injected). The scene is copied, not changed.
+    """
+    scene = copy.deepcopy(scene)
+    events = events or {}
+    out = np.empty((frames, scene.size, scene.size, 3), np.uint8)
+    for t in range(frames):
+        if t > 0:
+            step(scene)
+        if t in events:
+            events[t](scene)
+        out[t] = render(scene)
+    return out
+
+
+# ---------------------------------------------------------------------------- scenes
+def _free(scene: Scene, x: float, y: float, r: float, others: list[Body]) -> bool:
+    for x0, y0, x1, y1 in scene.solids():
+        if x0 - r < x < x1 + r and y0 - r < y < y1 + r:
+            return False
+    return all(np.hypot(o.x - x, o.y - y) > o.r + r + 1.0 for o in others)
+
+
+def random_body(
+    scene: Scene, rng: np.random.Generator, style: Style, others: list[Body]
+) -> Body | None:
+    """A body at a free place in the air with a modest velocity (None if none fits)."""
+    r = float(rng.uniform(*style.radius))
+    for _ in range(50):
+        x = float(rng.uniform(r + 1, scene.size - r - 1))
+        y = float(rng.uniform(r + 2, scene.size * 0.7))
+        if _free(scene, x, y, r, others):
+            # Little enough energy that bodies stay inside the box.
+            vx = float(rng.uniform(-1.5, 1.5))
+            vy = float(rng.uniform(-1.2, 1.0))
+            return Body(x, y, vx, vy, r, style.sample_hue(rng), str(rng.choice(style.shapes)))
+    return None
+
+
+def random_scene(rng: np.random.Generator, style: Style = TRAIN_STYLE, size: int = 32) -> Scene:
+    """A fresh random scene: 1-3 bodies, a pillar half the time, a screen half the time."""
+    if size < 24:
+        raise JepalabError(f"physics clips need at least 24 px, got {size}")
+    scene = Scene(size=size)
+    if rng.random() < 0.5:
+        x0 = float(rng.uniform(0.3, 0.65) * size)
+        h = float(rng.uniform(0.25, 0.5) * size)
+        scene.pillar = (x0, size - scene.floor - h, x0 + 3.0, float(size))
+    if rng.random() < 0.5:
+        w, h = float(rng.uniform(5, 8)), float(rng.uniform(8, 14))
+        x0 = float(rng.uniform(2, size - 2 - w))
+        y0 = float(rng.uniform(3, size - scene.floor - 2 - h))
+        scene.screen = (x0, y0, x0 + w, y0 + h)
+    for _ in range(int(rng.integers(1, 4))):
+        b = random_body(scene, rng, style, scene.bodies)
+        if b is not None:
+            scene.bodies.append(b)
+    return scene
+
+
+def plausible_clips(
+    n: int, frames: int = 20, seed: int = 0, style: Style = TRAIN_STYLE, size: int = 32
+) -> np.ndarray:
+    """``n`` clips that obey the rules: ``(n, frames, size, size, 3)`` uint8."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, frames, size, size, 3), np.uint8)
+    for i in range(n):
+        out[i] = simulate(random_scene(rng, style, size), frames)
+    return out
