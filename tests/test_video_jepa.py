@@ -1,0 +1,40 @@
+"""Video JEPA shapes, surprise definition and bad input."""
+
+import pytest
+import torch
+
+from jepalab.errors import JepalabError
+from jepalab.world_model.video_jepa import VideoJEPA
+
+
+def test_energy_is_zero_in_the_context_and_matches_the_definition():
+    torch.manual_seed(0)
+    m = VideoJEPA(context=3, channels=8, hidden=16).eval()
+    clips = torch.randint(0, 256, (2, 7, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        e = m.energy(clips)
+        s = m.encode(clips)
+        pred = m.predict(s)
+    assert e.shape == (2, 7) and (e[:, :3] == 0).all()
+    # frame 3 is predicted from frames 0..2
+    assert torch.allclose(e[:, 3], (pred[:, 0] - s[:, 3]).pow(2).sum((1, 2, 3)))
+    assert s.shape == (2, 7, 8, 16, 16)
+
+
+def test_a_predictor_that_outputs_zero_gives_zero_surprise_on_a_still_video():
+    m = VideoJEPA(context=2, channels=8, hidden=16)
+    torch.nn.init.zeros_(m.predictor[-1].weight)
+    torch.nn.init.zeros_(m.predictor[-1].bias)
+    still = torch.full((1, 6, 32, 32, 3), 90, dtype=torch.uint8)
+    with torch.no_grad():
+        assert m.energy(still).abs().max() == 0
+
+
+def test_bad_input_is_named():
+    m = VideoJEPA(context=4)
+    with pytest.raises(JepalabError, match="more than 4 frames"):
+        m.energy(torch.zeros(1, 4, 32, 32, 3, dtype=torch.uint8))
+    with pytest.raises(JepalabError, match="encoder expects"):
+        m.energy(torch.zeros(1, 8, 16, 16, 3, dtype=torch.uint8))
+    with pytest.raises(JepalabError, match="context"):
+        VideoJEPA(context=0)
