@@ -12,51 +12,47 @@ import time
 
 import numpy as np
 import torch
+from scipy.stats import mannwhitneyu
 
-torch.set_num_threads(2)
 from jepalab.envs.physics import plausible_clips
 from jepalab.envs.violations import make_pairs
 from jepalab.world_model.objectives import VICReg
 from jepalab.world_model.video_jepa import VideoJEPA
 
-secs = float(sys.argv[1])
-t0 = time.time()
-clips = torch.from_numpy(plausible_clips(3000, frames=16, seed=0))
-print("data", time.time() - t0, flush=True)
-pairs = make_pairs(40, seed=123, frames=16)
-torch.manual_seed(0)
-m = VideoJEPA(context=4)
-reg = VICReg(1.0, 0.04)
-opt = torch.optim.AdamW(m.parameters(), 1e-3, weight_decay=1e-4)
-t0 = time.time()
-it = 0
-while time.time() - t0 < secs:
-    idx = torch.randint(len(clips), (16,))
-    s = m.encode(clips[idx])
-    pred = m.predict(s)
-    pl = (pred - s[:, 4:]).pow(2).mean()
-    v = s.permute(0, 1, 3, 4, 2).reshape(-1, s.shape[2])
-    v = v[torch.randint(len(v), (4096,))]
-    r, terms = reg.regularizer(v)
-    loss = pl + 0.1 * r
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    it += 1
-    if it % 100 == 0:
-        print(it, round(time.time() - t0), pl.item(), terms, flush=True)
-m.eval()
-with torch.no_grad():
-    ep = m.energy(torch.from_numpy(pairs.possible)).numpy()
-    ei = m.energy(torch.from_numpy(pairs.impossible)).numpy()
-sp, si = ep.max(1), ei.max(1)
-acc = (si > sp).mean()
-for k in np.unique(pairs.kind):
-    print(k, (si > sp)[pairs.kind == k].mean())
-for k in np.unique(pairs.variant):
-    print("  ", k, (si > sp)[pairs.variant == k].mean())
-from scipy.stats import mannwhitneyu
 
-au = mannwhitneyu(si, sp).statistic / (len(si) * len(sp))
-loc = (np.abs(ei.argmax(1) - pairs.frame) <= 2).mean()
-print("pair acc", acc, "auroc", au, "loc", loc, "iters", it)
+def main(seconds: float) -> None:
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    clips = torch.from_numpy(plausible_clips(3000, frames=16, seed=0))
+    pairs = make_pairs(40, seed=123, frames=16)
+    model, reg = VideoJEPA(context=4), VICReg(1.0, 0.04)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
+    start, steps = time.time(), 0
+    while time.time() - start < seconds:
+        s = model.encode(clips[torch.randint(len(clips), (16,))])
+        pred_loss = (model.predict(s) - s[:, model.context :]).pow(2).mean()
+        patches = s.permute(0, 1, 3, 4, 2).reshape(-1, s.shape[2])
+        r, terms = reg.regularizer(patches[torch.randint(len(patches), (4096,))])
+        loss = pred_loss + 0.1 * r
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+        if steps % 100 == 0:
+            print(steps, round(time.time() - start), pred_loss.item(), terms, flush=True)
+    model.eval()
+    with torch.no_grad():
+        e_pos = model.energy(torch.from_numpy(pairs.possible)).numpy()
+        e_imp = model.energy(torch.from_numpy(pairs.impossible)).numpy()
+    s_pos, s_imp = e_pos.max(1), e_imp.max(1)
+    right = s_imp > s_pos
+    for key in (pairs.kind, pairs.variant):
+        for k in np.unique(key):
+            print(k, right[key == k].mean())
+    auroc = mannwhitneyu(s_imp, s_pos).statistic / (len(s_imp) * len(s_pos))
+    loc = (np.abs(e_imp.argmax(1) - pairs.frame) <= 2).mean()
+    print(f"pair_accuracy {right.mean():.3f} auroc {auroc:.3f} localization {loc:.3f}")
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]))
