@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -191,22 +192,7 @@ def _av_frames(path: Path) -> Generator[np.ndarray, None, None]:
             raise DataError(f"{path}: contains no video stream (an empty or audio-only file)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding, not conversion, dominates
-        decoded = container.decode(stream)
-        index = 0
-        while True:
-            # Only decoding sits in the try: exceptions from the consumer never reach it.
-            try:
-                frame = next(decoded, None)
-                if frame is None:
-                    return
-                rgb = frame.to_ndarray(format="rgb24")
-            except _AV_ERRORS as err:
-                raise DataError(
-                    f"{path}: cannot decode frame {index} (corrupt or truncated file?): "
-                    f"{_reason(err)}"
-                ) from err
-            yield rgb
-            index += 1
+        yield from _decoded(path, container.decode(stream), _rgb_av, _AV_ERRORS)
 
 
 # -- GIFs and image folders ----------------------------------------------------------------
@@ -221,21 +207,38 @@ def _gif_frames(path: Path) -> Generator[np.ndarray, None, None]:
         ) from err
     with image:
         # Pillow composites each GIF frame onto the full canvas, so sizes never vary.
-        frames = ImageSequence.Iterator(image)
-        index = 0
-        while True:
-            try:
-                frame = next(frames, None)
-                if frame is None:
-                    return
-                rgb = np.asarray(frame.convert("RGB"))
-            except _PIL_ERRORS as err:
-                raise DataError(
-                    f"{path}: cannot decode frame {index} (corrupt or truncated file?): "
-                    f"{_reason(err)}"
-                ) from err
-            yield rgb
-            index += 1
+        yield from _decoded(path, ImageSequence.Iterator(image), _rgb_pil, _PIL_ERRORS)
+
+
+def _rgb_av(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
+def _rgb_pil(frame: Image.Image) -> np.ndarray:
+    return np.asarray(frame.convert("RGB"))
+
+
+def _decoded(
+    path: Path,
+    frames: Iterator[Any],
+    to_rgb: Callable[[Any], np.ndarray],
+    errors: tuple[type[BaseException], ...],
+) -> Generator[np.ndarray, None, None]:
+    """RGB arrays of the frames of one open file; a decoding error names the frame."""
+    index = 0
+    while True:
+        # Only decoding sits in the try: exceptions from the consumer never reach it.
+        try:
+            frame = next(frames, None)
+            if frame is None:
+                return
+            rgb = to_rgb(frame)
+        except errors as err:
+            raise DataError(
+                f"{path}: cannot decode frame {index} (corrupt or truncated file?): {_reason(err)}"
+            ) from err
+        yield rgb
+        index += 1
 
 
 def _natural_key(name: str) -> tuple[tuple[str | int, ...], str]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import JepalabError
-from .physics import TRAIN_STYLE, Body, Scene, Style, random_scene, simulate, visible_fraction
+from .physics import TRAIN_STYLE, Body, Scene, Style, random_scene, simulate, step, visible_fraction
 
 VIOLATIONS: dict[str, tuple[str, ...]] = {
     "permanence": ("vanish", "vanish_occluded", "appear"),
@@ -58,26 +58,21 @@ def _on(j: int, fn: Callable[[Body], None]) -> Event:
     return lambda scene: fn(scene.bodies[j])
 
 
-def _states(scene: Scene, frames: int) -> list[Scene]:
-    """The scene at every frame (deep copies), to choose a moment to break a rule."""
-    from .physics import step
-
-    s, out = copy.deepcopy(scene), []
-    for t in range(frames):
-        if t > 0:
-            step(s)
-        out.append(copy.deepcopy(s))
-    return out
+def _state_at(scene: Scene, t: int) -> Scene:
+    """A copy of the scene as it is at frame ``t``, to choose how to break a rule."""
+    s = copy.deepcopy(scene)
+    for _ in range(t):
+        step(s)
+    return s
 
 
 def _break(
-    variant: str, scene: Scene, rng: np.random.Generator, frames: int, t_range: tuple[int, int]
+    variant: str, scene: Scene, rng: np.random.Generator, t_range: tuple[int, int]
 ) -> tuple[Scene, Scene, dict[int, Event]] | None:
     """(possible scene, impossible scene, events of the impossible clip), or None to retry."""
     j = int(rng.integers(len(scene.bodies)))
     t = int(rng.integers(*t_range))
-    states = _states(scene, frames)
-    b = states[t].bodies[j]
+    b = _state_at(scene, t).bodies[j]
     if variant == "vanish":
         return scene, scene, {t: _on(j, lambda b: setattr(b, "alive", False))}
     if variant == "vanish_occluded":
@@ -163,7 +158,7 @@ def make_pair(
         scene = random_scene(rng, style, size)
         if not scene.bodies:
             continue
-        made = _break(variant, scene, rng, frames, (first_frame, frames - 4))
+        made = _break(variant, scene, rng, (first_frame, frames - 4))
         if made is None:
             continue
         possible_scene, impossible_scene, events = made
