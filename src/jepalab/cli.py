@@ -1,4 +1,4 @@
-"""The ``jepalab`` command: collect, train, evaluate, demo, bench.
+"""The ``jepalab`` command: collect, train, evaluate, demo, surprise, bench.
 
 Every subcommand takes ``--config FILE.yaml`` and dotted overrides of any config key,
 e.g. ``jepalab train --train.lr 3e-4 --data.window 8``. Problems with the input end in one
@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides, load_config, parse_overrides
 from .errors import JepalabError
 
-BENCHES = ("two-rooms",)
+BENCHES = ("two-rooms", "intuitive-physics")
 
 
 def bench_config() -> RunConfig:
@@ -65,10 +65,35 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
     d = add("demo", "collect, train, plan and evaluate on Two-Rooms in one go")
     d.add_argument("--out", help="run folder (default runs/demo)")
+    s = sub.add_parser(
+        "surprise",
+        help="per-frame surprise of a video under a trained video JEPA; flag impossible moments",
+        description="Stream a video through a video JEPA (or its pixel twin) and write "
+        "per-frame surprise to <out>/surprise.csv and <out>/surprise.png. Frames are resized "
+        "to the model's input. Frames whose surprise exceeds the threshold calibrated on "
+        "plausible clips (stored in the checkpoint) are flagged and printed.",
+    )
+    s.add_argument("video", help="mp4/avi/mov/mkv/webm, gif, .npy (T,H,W[,C]) or image folder")
+    s.add_argument(
+        "--checkpoint",
+        required=True,
+        help="video model checkpoint or run folder (e.g. from bench intuitive-physics)",
+    )
+    s.add_argument("--out", help="output folder (default runs/surprise/<video name>)")
+    s.add_argument(
+        "--threshold", type=float, help="flag above this surprise (default: the calibrated one)"
+    )
     b = add("bench", "reference benchmarks; write figures as JSON")
     b.add_argument("name", choices=BENCHES, help="which benchmark")
     b.add_argument("--out", required=True, help="JSON file for the figures")
     b.add_argument("--run-dir", help="run folder (default runs/bench-<name>)")
+    b.add_argument(
+        "--checkpoint", help="intuitive-physics: score this video JEPA instead of training one"
+    )
+    b.add_argument(
+        "--baseline-checkpoint",
+        help="intuitive-physics: score this pixel twin instead of training one",
+    )
     return p
 
 
@@ -120,7 +145,31 @@ def run(argv: list[str]) -> int:
             f"success_rate={s['success_rate']:.3f} episodes={s['episodes']} "
             f"seconds={s['seconds']:.1f}"
         )
+    elif args.command == "surprise":
+        if extra:
+            raise JepalabError(f"surprise takes no config overrides; got {' '.join(extra)}")
+        surprise(args)
+    elif args.command == "bench" and args.name == "intuitive-physics":
+        from .eval import intuitive_physics
+
+        cfg = _config(args, extra, intuitive_physics.bench_config())
+        if args.run_dir:
+            cfg.out_dir = args.run_dir
+        f = intuitive_physics.run_bench(cfg, args.checkpoint, args.baseline_checkpoint)
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(f, indent=2))
+        print(
+            f"pair_accuracy={f['pair_accuracy']:.3f} auroc={f['auroc']:.3f} "
+            f"localization_rate={f['localization_rate']:.3f} "
+            f"unseen_style_pair_accuracy={f['unseen_style_pair_accuracy']:.3f}"
+        )
+        print("by type: " + " ".join(f"{k}={v:.3f}" for k, v in f["pair_accuracy_by_type"].items()))
+        if "baseline" in f:
+            print(f"pixel baseline: pair_accuracy={f['baseline']['pair_accuracy']:.3f}")
     elif args.command == "bench":
+        if args.checkpoint or args.baseline_checkpoint:
+            raise JepalabError("--checkpoint options apply to the intuitive-physics benchmark")
         cfg = _config(args, extra, bench_config())
         if args.run_dir:
             cfg.out_dir = args.run_dir
@@ -133,6 +182,23 @@ def run(argv: list[str]) -> int:
             f"train_seconds={s['train_seconds']:.1f} replan_ms_median={s['replan_ms_median']:.1f}"
         )
     return 0
+
+
+def surprise(args: argparse.Namespace) -> None:
+    from .eval.surprise import surprise_report
+    from .training.video_trainer import load_video_model
+
+    model, meta = load_video_model(args.checkpoint)
+    threshold = meta["threshold"] if args.threshold is None else args.threshold
+    out = args.out or str(Path("runs/surprise") / Path(args.video).stem)
+    r = surprise_report(args.video, model, threshold, meta["spatial"], out)
+    print(f"{r.frames} frames; threshold {threshold:.4g}; {len(r.moments)} flagged moment(s)")
+    for m in r.moments:
+        span = (
+            f"frame {m['first']}" if m["first"] == m["last"] else f"frames {m['first']}-{m['last']}"
+        )
+        print(f"  {span}: peak surprise {m['surprise']:.4g} at frame {m['peak']}")
+    print(f"wrote {r.csv} and {r.plot}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -108,6 +108,28 @@ class EvalConfig:
 
 
 @dataclass
+class VideoConfig:
+    """Video JEPA for intuitive physics (``bench intuitive-physics``, ``surprise``).
+
+    Training clips come from the procedural physics world; ``train`` and ``objective``
+    hold the optimiser and anti-collapse settings as for the world model."""
+
+    frame_size: int = 32  # frames are frame_size x frame_size RGB
+    frames: int = 16  # frames per training clip
+    clips: int = 3000  # plausible clips generated once for training
+    context: int = 4  # frames the predictor sees
+    channels: int = 32  # embedding channels per patch
+    hidden: int = 64  # predictor width
+    patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser
+    spatial: str = "max"  # per-frame surprise from the error map: sum | max
+    temporal: str = "max"  # clip surprise from per-frame surprise: max | mean
+    calibration_clips: int = 200  # held-out plausible clips that set the flag threshold
+    percentile: float = 99.0  # flag frames above this percentile of plausible surprise
+    pairs_per_type: int = 200  # matched pairs per violation type in the benchmark
+    baseline: bool = True  # also train and score the pixel-prediction twin
+
+
+@dataclass
 class RunConfig:
     """Everything a run needs; written to ``<out_dir>/config.yaml``."""
 
@@ -120,6 +142,7 @@ class RunConfig:
     cost: CostConfig = field(default_factory=CostConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
     @property
     def data_path(self) -> Path:

@@ -33,8 +33,11 @@ def save_checkpoint(
         save_file(flat, str(tmp), metadata={"jepalab": json.dumps(header)})
 
 
-def read_checkpoint(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint of ``kind``; raise :class:`CheckpointError` naming any problem."""
+def read_checkpoint(
+    path: str | Path, kind: str | tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint of ``kind`` (or one of several kinds); raise
+    :class:`CheckpointError` naming any problem."""
     path = Path(path)
     if path.is_dir():
         path = (
@@ -60,9 +63,11 @@ def read_checkpoint(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor
         raise CheckpointError(
             f"checkpoint {path} has version {meta.get('version')}; expected {VERSION}"
         )
-    if meta.get("kind") != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if meta.get("kind") not in kinds:
+        want = " or ".join(f"'{k}'" for k in kinds)
         raise CheckpointError(
-            f"checkpoint {path} holds a '{meta.get('kind')}' model, not a '{kind}' model"
+            f"checkpoint {path} holds a '{meta.get('kind')}' model, not a {want} model"
         )
     return tensors, meta
 

@@ -109,13 +109,10 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     """Owns the model, objective, optimiser and data of one training run."""
 
-    def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
-        self.cfg, self.dist = cfg, dist or DistInfo.from_env()
-        self.out = Path(cfg.out_dir)
-        self.ckpt_path = self.out / "checkpoints" / "last.safetensors"
-        set_threads(cfg.train.threads, self.dist)
-        seed_everything(cfg.train.seed + self.dist.rank)
+    kind = KIND
 
+    def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
+        self._setup(cfg, dist)
         data = EpisodeDataset(cfg.data_path)
         self.obs_shape, self.action_dim = tuple(data.obs_shape), data.action_dim
         train_ids, val_ids = split_episodes(data.num_episodes, cfg.data.val_fraction, cfg.data.seed)
@@ -129,13 +126,24 @@ class Trainer:
             if cfg.objective.idm_weight > 0
             else None
         )
+        self._init_optimizer()
+
+    def _setup(self, cfg: RunConfig, dist: DistInfo | None) -> None:
+        """What every run shares: folders, threads, seeds."""
+        self.cfg, self.dist = cfg, dist or DistInfo.from_env()
+        self.out = Path(cfg.out_dir)
+        self.ckpt_path = self.out / "checkpoints" / "last.safetensors"
+        set_threads(cfg.train.threads, self.dist)
+        seed_everything(cfg.train.seed + self.dist.rank)
+
+    def _init_optimizer(self) -> None:
         self.params = [
             p for m in self._modules().values() for p in m.parameters() if p.requires_grad
         ]
         self.opt = torch.optim.AdamW(
-            self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+            self.params, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay
         )
-        self.sampler = torch.Generator().manual_seed(cfg.train.seed * 7919 + self.dist.rank)
+        self.sampler = torch.Generator().manual_seed(self.cfg.train.seed * 7919 + self.dist.rank)
         self.step = 0
 
     def _modules(self) -> dict[str, torch.nn.Module]:
@@ -156,18 +164,20 @@ class Trainer:
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.sampler"] = self.sampler.get_state()
         meta = {
-            "kind": KIND,
+            "kind": self.kind,
             "step": self.step,
             "config": self.cfg.to_dict(),
-            "obs_shape": list(self.obs_shape),
-            "action_dim": self.action_dim,
             "param_groups": groups,
+            **self._meta(),
         }
         save_checkpoint(self.ckpt_path, tensors, meta)
 
-    def resume(self) -> None:
-        """Continue exactly where the last checkpoint left off."""
-        tensors, meta = read_checkpoint(self.ckpt_path, KIND)
+    def _meta(self) -> dict:
+        """What a checkpoint needs beyond the config to rebuild the model."""
+        return {"obs_shape": list(self.obs_shape), "action_dim": self.action_dim}
+
+    def _check_resume(self, meta: dict) -> None:
+        """Refuse to resume from a checkpoint trained on different data or a different model."""
         if tuple(meta["obs_shape"]) != self.obs_shape or meta["action_dim"] != self.action_dim:
             raise DataError(
                 f"dataset {self.cfg.data_path} has observations {self.obs_shape} and actions of "
@@ -179,6 +189,11 @@ class Trainer:
                 f"checkpoint {self.ckpt_path} was trained with a different model config; "
                 "resume with the run's own config.yaml"
             )
+
+    def resume(self) -> None:
+        """Continue exactly where the last checkpoint left off."""
+        tensors, meta = read_checkpoint(self.ckpt_path, self.kind)
+        self._check_resume(meta)
         for name, mod in self._modules().items():
             mod.load_state_dict(split_prefix(tensors, name))
         load_optimizer(self.opt, tensors, meta["param_groups"])
@@ -202,16 +217,7 @@ class Trainer:
         while self.step < t.steps:
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step, cfg)
-            idx = torch.randint(len(self.train_ds), (t.batch_size,), generator=self.sampler)
-            batch = self.train_ds.batch(idx.tolist())
-            loss, terms, z = jepa_loss(
-                self.model,
-                self.objective,
-                self.idm,
-                batch["obs"],
-                batch["actions"],
-                cfg.objective.idm_weight,
-            )
+            loss, terms, z = self._batch_loss()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {float(loss)} at step {self.step}")
             self.opt.zero_grad(set_to_none=True)
@@ -222,9 +228,7 @@ class Trainer:
             self.step += 1
             bar.update(1)
             if main and (self.step % t.log_every == 0 or self.step == t.steps):
-                terms.update(
-                    collapse_stats(z.detach().flatten(0, 1)), lr=self.opt.param_groups[0]["lr"]
-                )
+                terms.update(collapse_stats(z.detach()), lr=self.opt.param_groups[0]["lr"])
                 self._log(tb, terms)
                 bar.set_postfix(loss=f"{terms['loss']:.3f}", rank=f"{terms['eff_rank']:.1f}")
             if self.step % t.ckpt_every == 0 or self.step == t.steps:
@@ -238,6 +242,21 @@ class Trainer:
             tb.close()
         self.model.eval()
         return TrainResult(self.model, self.step, seconds, final, self.ckpt_path)
+
+    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """One training batch -> (loss, named terms, embeddings ``(N, D)`` for the monitor)."""
+        t = self.cfg.train
+        idx = torch.randint(len(self.train_ds), (t.batch_size,), generator=self.sampler)
+        batch = self.train_ds.batch(idx.tolist())
+        loss, terms, z = jepa_loss(
+            self.model,
+            self.objective,
+            self.idm,
+            batch["obs"],
+            batch["actions"],
+            self.cfg.objective.idm_weight,
+        )
+        return loss, terms, z.flatten(0, 1)
 
     @torch.no_grad()
     def validate(self, max_windows: int = 512) -> dict[str, float]:

@@ -1,0 +1,151 @@
+"""Training the video JEPA (and its pixel-space twin) on plausible physics clips.
+
+The loop, checkpoints, logging and resume are the world model's :class:`Trainer`; only
+the data (procedural clips of :mod:`jepalab.envs.physics`, generated once from the seed)
+and the loss differ:
+
+    embedding:  ||Pred(s_{t-k..t-1}) - target(x_t)||^2 + anti-collapse(sampled patch vectors)
+    pixels:     ||Dec(Pred(s_{t-k..t-1})) - x_t||^2
+
+Every checkpoint carries the flag threshold of ``jepalab surprise``: a high percentile of
+per-frame surprise on held-out plausible clips, measured with that checkpoint's weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config import RunConfig, VideoConfig, from_dict
+from ..envs.physics import plausible_clips
+from ..errors import CheckpointError, ConfigError
+from ..eval.surprise import TEMPORAL, calibrate_threshold
+from ..perception.encoder import to_float_images
+from ..world_model import collapse_stats
+from ..world_model.objectives import AntiCollapse, make_objective
+from ..world_model.video_jepa import SPATIAL, VideoJEPA
+from ..world_model.video_pixel import PixelVideoModel
+from .checkpoint import read_checkpoint, split_prefix
+from .distributed import DistInfo
+from .trainer import Trainer
+
+KINDS = {"embedding": "video_jepa", "pixels": "video_pixel"}
+CALIBRATION_SEED = 10_000_019  # held-out plausible clips; training clips use train.seed
+
+
+def check_video_config(v: VideoConfig) -> None:
+    if v.spatial not in SPATIAL:
+        raise ConfigError(f"video.spatial must be one of {SPATIAL}, got '{v.spatial}'")
+    if v.temporal not in TEMPORAL:
+        raise ConfigError(f"video.temporal must be one of {TEMPORAL}, got '{v.temporal}'")
+    if v.frames <= v.context:
+        raise ConfigError(
+            f"video.frames ({v.frames}) must exceed video.context ({v.context}): "
+            "a clip needs frames to predict"
+        )
+    if not 0 < v.percentile < 100:
+        raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
+    if v.clips < 1 or v.calibration_clips < 1:
+        raise ConfigError("video.clips and video.calibration_clips must be at least 1")
+
+
+def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
+    """The video JEPA (``target="embedding"``) or its pixel twin (``"pixels"``)."""
+    v = cfg.video
+    cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
+    return cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden)
+
+
+def video_loss(
+    model: VideoJEPA, objective: AntiCollapse, clips: torch.Tensor, patches: int
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """``clips (B, T, H, W, 3)`` uint8 -> (loss, terms, patch vectors ``(N, C)`` for the
+    collapse monitor)."""
+    s = model.encode(clips)
+    if isinstance(model, PixelVideoModel):
+        actual = to_float_images(clips[:, model.context :])
+        pred_loss = (model.decode(model.predict(s)) - actual).pow(2).mean()
+        z = s.movedim(2, -1).reshape(-1, s.shape[2])[:patches]
+        return pred_loss, {"loss": pred_loss.item(), "pred": pred_loss.item()}, z
+    targets = objective.targets(clips, s)
+    pred_loss = (model.predict(s) - targets[:, model.context :]).pow(2).mean()
+    # Patches of one clip are many and alike; a random subset keeps the regulariser cheap.
+    flat = s.movedim(2, -1).reshape(-1, s.shape[2])
+    z = flat[torch.randint(len(flat), (min(patches, len(flat)),))]
+    reg, terms = objective.regularizer(z)
+    loss = pred_loss + reg
+    terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())
+    return loss, terms, z
+
+
+class VideoTrainer(Trainer):
+    """Trains one video surprise model; checkpoints ``<out_dir>/checkpoints/last``."""
+
+    def __init__(
+        self, cfg: RunConfig, target: str = "embedding", dist: DistInfo | None = None
+    ) -> None:
+        if target not in KINDS:
+            raise ConfigError(f"video target must be one of {list(KINDS)}, got '{target}'")
+        check_video_config(cfg.video)
+        self._setup(cfg, dist)
+        v = cfg.video
+        self.target, self.kind = target, KINDS[target]
+        gen = dict(frames=v.frames, size=v.frame_size)
+        self.clips = torch.from_numpy(plausible_clips(v.clips, seed=cfg.train.seed, **gen))
+        self.held_out = torch.from_numpy(
+            plausible_clips(v.calibration_clips, seed=CALIBRATION_SEED, **gen)
+        )
+        self.model = build_video_model(cfg, target)
+        self.objective = (
+            make_objective(cfg.objective, self.model) if target == "embedding" else AntiCollapse()
+        )
+        self.idm = None
+        self._init_optimizer()
+
+    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        idx = torch.randint(len(self.clips), (self.cfg.train.batch_size,), generator=self.sampler)
+        return video_loss(self.model, self.objective, self.clips[idx], self.cfg.video.patches)
+
+    def _meta(self) -> dict:
+        v = self.cfg.video
+        return {
+            "target": self.target,
+            "frame_shape": [v.frame_size, v.frame_size, 3],
+            "spatial": v.spatial,
+            "percentile": v.percentile,
+            "threshold": calibrate_threshold(self.model, self.held_out, v.spatial, v.percentile),
+        }
+
+    def _check_resume(self, meta: dict) -> None:
+        saved = from_dict(meta["config"])
+        if (saved.video, saved.objective) != (self.cfg.video, self.cfg.objective):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path} was trained with a different video or objective "
+                "config; resume with the run's own config.yaml"
+            )
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Held-out prediction error and the calibrated flag threshold."""
+        self.model.eval()
+        _, terms, z = video_loss(self.model, self.objective, self.held_out[:64], 4096)
+        v = self.cfg.video
+        self.model.train()
+        return {
+            "val_pred": terms["pred"],
+            "threshold": calibrate_threshold(self.model, self.held_out, v.spatial, v.percentile),
+            **collapse_stats(z),
+        }
+
+
+def load_video_model(path: str | Path) -> tuple[VideoJEPA, dict]:
+    """Load a video JEPA or pixel-twin checkpoint (eval mode) and its header, which holds
+    ``config``, ``target``, ``spatial``, ``percentile`` and the flag ``threshold``."""
+    tensors, meta = read_checkpoint(path, tuple(KINDS.values()))
+    model = build_video_model(from_dict(meta["config"]), meta["target"])
+    try:
+        model.load_state_dict(split_prefix(tensors, "model"))
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} does not match its own config: {e}") from None
+    return model.eval(), meta

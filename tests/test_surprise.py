@@ -1,0 +1,188 @@
+"""Video training, surprise scores, streaming and the surprise / bench commands."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from jepalab.config import RunConfig, apply_overrides, parse_overrides
+from jepalab.envs.violations import make_pairs
+from jepalab.errors import CheckpointError, ConfigError
+from jepalab.eval.surprise import (
+    auroc,
+    flagged_moments,
+    frame_surprise,
+    score_pairs,
+    stream_surprise,
+)
+from jepalab.training import load_world_model
+from jepalab.training.video_trainer import VideoTrainer, load_video_model
+from jepalab.world_model.video_jepa import VideoJEPA
+
+from .test_cli import jepalab
+
+TINY_VIDEO = [
+    "--video.clips", "6",
+    "--video.frames", "6",
+    "--video.context", "2",
+    "--video.channels", "8",
+    "--video.hidden", "8",
+    "--video.patches", "256",
+    "--video.calibration_clips", "4",
+    "--video.pairs_per_type", "2",
+    "--train.steps", "4",
+    "--train.batch_size", "2",
+    "--train.warmup_steps", "1",
+    "--train.log_every", "2",
+    "--train.ckpt_every", "2",
+    "--train.threads", "1",
+]  # fmt: skip
+
+
+def tiny_video_config(out_dir, *extra: str) -> RunConfig:
+    return apply_overrides(RunConfig(out_dir=str(out_dir)), parse_overrides([*TINY_VIDEO, *extra]))
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    cfg = tiny_video_config(tmp_path_factory.mktemp("video"))
+    return VideoTrainer(cfg).fit(progress=False)
+
+
+def test_video_training_round_trips_with_a_calibrated_threshold(tiny_checkpoint):
+    result = tiny_checkpoint
+    assert result.steps == 4 and {"val_pred", "threshold", "eff_rank"} <= set(result.final)
+    model, meta = load_video_model(result.checkpoint)
+    assert isinstance(model, VideoJEPA) and meta["target"] == "embedding"
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k])
+    assert np.isfinite(meta["threshold"]) and meta["threshold"] > 0
+    assert meta["threshold"] == pytest.approx(result.final["threshold"])
+
+
+@pytest.mark.parametrize("target", ["embedding", "pixels"])
+def test_video_resume_is_exact(tmp_path, target):
+    straight = VideoTrainer(tiny_video_config(tmp_path / "a"), target)
+    straight.fit(progress=False)
+    cfg = tiny_video_config(tmp_path / "b", "--train.steps", "2")
+    VideoTrainer(cfg, target).fit(progress=False)
+    cfg.train.steps = 4
+    resumed = VideoTrainer(cfg, target)
+    resumed.fit(resume=True, progress=False)
+    a, b = _state(straight.model), _state(resumed.model)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_checkpoint_kinds_are_not_confused(tiny_checkpoint, tmp_path):
+    with pytest.raises(CheckpointError, match="'video_jepa' model, not a 'world_model'"):
+        load_world_model(tiny_checkpoint.checkpoint)
+    with pytest.raises(ConfigError, match=r"video\.spatial"):
+        VideoTrainer(tiny_video_config(tmp_path, "--video.spatial", "median"))
+    with pytest.raises(ConfigError, match=r"must exceed video\.context"):
+        VideoTrainer(tiny_video_config(tmp_path, "--video.frames", "2"))
+
+
+def test_auroc_matches_its_definition():
+    assert auroc(np.array([2.0, 3.0]), np.array([1.0])) == 1.0
+    assert auroc(np.array([1.0]), np.array([2.0, 3.0])) == 0.0
+    assert auroc(np.array([1.0, 1.0]), np.array([1.0])) == 0.5
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(1, 1, 50), rng.normal(0, 1, 40)
+    brute = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert auroc(pos, neg) == pytest.approx(brute)
+
+
+def test_flagged_moments_are_runs_above_the_threshold():
+    e = np.array([0, 5, 6, 0, 0, 9, 0, 7])
+    assert flagged_moments(e, 4) == [
+        {"first": 1, "last": 2, "peak": 2, "surprise": 6.0},
+        {"first": 5, "last": 5, "peak": 5, "surprise": 9.0},
+        {"first": 7, "last": 7, "peak": 7, "surprise": 7.0},
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 50])
+def test_streaming_gives_the_whole_clip_surprise_for_any_chunk_size(chunk):
+    torch.manual_seed(0)
+    model = VideoJEPA(context=3, channels=8, hidden=8).eval()
+    video = torch.randint(0, 256, (1, 11, 32, 32, 3), dtype=torch.uint8)
+    whole = frame_surprise(model, video, "max")[0]
+    chunks = (video[0, i : i + chunk].numpy() for i in range(0, 11, chunk))
+    streamed = np.concatenate([e for e, _ in stream_surprise(model, chunks, "max")])
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_blind_to_change_scores_pairs_at_chance():
+    """A predictor that always outputs the last frame is surprised only by change, so on
+    identical clips pairs tie: accuracy 0 (ties are not wins), AUROC exactly 0.5."""
+    model = VideoJEPA(context=2, channels=8, hidden=8).eval()
+    pairs = make_pairs(2, seed=0, frames=12)
+    pairs.impossible = pairs.possible.copy()
+    s = score_pairs(model, pairs)
+    assert s["pair_accuracy"] == 0.0 and s["auroc"] == 0.5
+    assert set(s["pair_accuracy_by_type"]) == {
+        "permanence", "continuity", "solidity", "constancy", "gravity"
+    }  # fmt: skip
+
+
+def test_surprise_command_writes_csv_and_plot(tiny_checkpoint, tmp_path):
+    video = np.random.default_rng(0).integers(0, 256, (9, 40, 48, 3), dtype=np.uint8)
+    np.save(tmp_path / "clip.npy", video)
+    out = tmp_path / "report"
+    r = jepalab("surprise", str(tmp_path / "clip.npy"), "--checkpoint",
+                str(tiny_checkpoint.checkpoint), "--out", str(out), "--threshold", "0")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = (out / "surprise.csv").read_text().splitlines()
+    assert rows[0] == "frame,surprise,flagged" and len(rows) == 10
+    assert [int(x.split(",")[2]) for x in rows[1:3]] == [0, 0]  # the context is never flagged
+    assert (out / "surprise.png").stat().st_size > 0
+    assert "flagged moment" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: np.save(p / "one.npy", np.zeros((1, 8, 8, 3), np.uint8)), "1 frame(s)"),
+        (lambda p: (p / "one.npy").write_bytes(b"garbage"), "one.npy"),
+        (lambda p: None, "no video at"),
+    ],
+)
+def test_surprise_command_refuses_bad_videos(tiny_checkpoint, tmp_path, make, message):
+    make(tmp_path)
+    out = tmp_path / "report"
+    r = jepalab("surprise", str(tmp_path / "one.npy"), "--checkpoint",
+                str(tiny_checkpoint.checkpoint), "--out", str(out))  # fmt: skip
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (out / "surprise.csv").exists()
+
+
+def test_surprise_command_refuses_a_world_model_checkpoint(tmp_path, tiny_data):
+    from jepalab.training import Trainer
+
+    from .conftest import tiny_config
+
+    ckpt = Trainer(tiny_config(tmp_path, "--data.path", str(tiny_data))).fit(progress=False)
+    np.save(tmp_path / "clip.npy", np.zeros((6, 32, 32, 3), np.uint8))
+    r = jepalab("surprise", str(tmp_path / "clip.npy"), "--checkpoint", str(ckpt.checkpoint))
+    assert r.returncode == 2 and "not a 'video_jepa' or 'video_pixel' model" in r.stderr
+
+
+def test_bench_intuitive_physics_writes_the_issue_keys(tmp_path):
+    out = tmp_path / "bench.json"
+    r = jepalab("bench", "intuitive-physics", "--out", str(out), "--run-dir",
+                str(tmp_path / "run"), *TINY_VIDEO)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    f = json.loads(out.read_text())
+    keys = {"pair_accuracy", "pair_accuracy_by_type", "auroc", "localization_rate",
+            "unseen_style_pair_accuracy", "train_seconds"}  # fmt: skip
+    assert keys <= set(f) and keys <= set(f["baseline"])
+    assert len(f["pair_accuracy_by_type"]) == 5 and f["pairs"] == 10
+    assert (tmp_path / "run" / "surprise_examples.png").exists()
+    assert (tmp_path / "run" / "pixel" / "checkpoints" / "last.safetensors").exists()
