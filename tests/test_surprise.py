@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from jepalab.config import RunConfig, apply_overrides, parse_overrides
+from jepalab.envs.physics import plausible_clips
 from jepalab.envs.violations import make_pairs
 from jepalab.errors import CheckpointError, ConfigError
 from jepalab.eval.surprise import (
@@ -17,8 +18,10 @@ from jepalab.eval.surprise import (
     stream_surprise,
 )
 from jepalab.training import load_world_model
-from jepalab.training.video_trainer import VideoTrainer, load_video_model
+from jepalab.training.video_trainer import VideoTrainer, load_video_model, video_loss
+from jepalab.world_model.objectives import AntiCollapse
 from jepalab.world_model.video_jepa import VideoJEPA
+from jepalab.world_model.video_pixel import PixelVideoModel
 
 from .test_cli import jepalab
 
@@ -186,3 +189,27 @@ def test_bench_intuitive_physics_writes_the_issue_keys(tmp_path):
     assert len(f["pair_accuracy_by_type"]) == 5 and f["pairs"] == 10
     assert (tmp_path / "run" / "surprise_examples.png").exists()
     assert (tmp_path / "run" / "pixel" / "checkpoints" / "last.safetensors").exists()
+
+
+@pytest.mark.parametrize("cls", [VideoJEPA, PixelVideoModel])
+def test_an_untrained_model_copies_the_last_frame_so_its_relative_error_is_one(cls):
+    torch.manual_seed(0)
+    model = cls(context=2, channels=8, hidden=8)
+    clips = torch.from_numpy(plausible_clips(3, frames=6, seed=0))
+    loss, terms, _ = video_loss(model, AntiCollapse(), clips, 64)
+    assert loss.item() == pytest.approx(1.0, abs=1e-5) and terms["pred"] == terms["loss"]
+
+
+def test_with_an_ema_target_surprise_is_measured_against_the_target_encoder(tmp_path):
+    result = VideoTrainer(tiny_video_config(tmp_path, "--objective.name", "ema")).fit(
+        progress=False
+    )
+    model, _ = load_video_model(result.checkpoint)
+    target = model.target_encoder
+    assert target is not None
+    for k, v in result.model.target_encoder.state_dict().items():
+        assert torch.equal(v, target.state_dict()[k])
+    assert any(  # the online encoder trained; the target lags behind it
+        not torch.equal(a, b)
+        for a, b in zip(model.encoder.parameters(), target.parameters(), strict=True)
+    )

@@ -115,7 +115,7 @@ class VideoConfig:
     hold the optimiser and anti-collapse settings as for the world model."""
 
     frame_size: int = 32  # frames are frame_size x frame_size RGB
-    frames: int = 16  # frames per training clip
+    frames: int = 12  # frames per training clip
     clips: int = 3000  # plausible clips generated once for training
     context: int = 4  # frames the predictor sees
     channels: int = 32  # embedding channels per patch

@@ -23,8 +23,8 @@ from ..errors import CheckpointError, ConfigError
 from ..eval.surprise import TEMPORAL, calibrate_threshold
 from ..perception.encoder import to_float_images
 from ..world_model import collapse_stats
-from ..world_model.objectives import AntiCollapse, make_objective
-from ..world_model.video_jepa import SPATIAL, VideoJEPA
+from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
+from ..world_model.video_jepa import SPATIAL, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
 from .checkpoint import read_checkpoint, split_prefix
 from .distributed import DistInfo
@@ -54,22 +54,31 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
     """The video JEPA (``target="embedding"``) or its pixel twin (``"pixels"``)."""
     v = cfg.video
     cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
-    return cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden)
+    model = cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden)
+    if target == "embedding" and cfg.objective.name == "ema":
+        model.target_encoder = MapEncoder(model.frame_shape, v.channels).requires_grad_(False)
+    return model
 
 
 def video_loss(
     model: VideoJEPA, objective: AntiCollapse, clips: torch.Tensor, patches: int
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """``clips (B, T, H, W, 3)`` uint8 -> (loss, terms, patch vectors ``(N, C)`` for the
-    collapse monitor)."""
+    collapse monitor).
+
+    The prediction term is the *relative* error: squared error over the squared change
+    between consecutive targets (no gradient through the change). 1 means no better than
+    copying the last frame. Most of a physics clip is static background, so a plain mean
+    squared error is tiny once the model copies, and it never learns motion.
+    """
+    k = model.context
     s = model.encode(clips)
     if isinstance(model, PixelVideoModel):
-        actual = to_float_images(clips[:, model.context :])
-        pred_loss = (model.decode(model.predict(s)) - actual).pow(2).mean()
-        z = s.movedim(2, -1).reshape(-1, s.shape[2])[:patches]
-        return pred_loss, {"loss": pred_loss.item(), "pred": pred_loss.item()}, z
-    targets = objective.targets(clips, s)
-    pred_loss = (model.predict(s) - targets[:, model.context :]).pow(2).mean()
+        target, pred = to_float_images(clips), model.predict_frames(clips, s)
+    else:
+        target, pred = objective.targets(clips, s), model.predict(s)
+    change = (target[:, k:] - target[:, k - 1 : -1]).pow(2).sum().detach()
+    pred_loss = (pred - target[:, k:]).pow(2).sum() / change.clamp_min(1e-8)
     # Patches of one clip are many and alike; a random subset keeps the regulariser cheap.
     flat = s.movedim(2, -1).reshape(-1, s.shape[2])
     z = flat[torch.randint(len(flat), (min(patches, len(flat)),))]
@@ -97,9 +106,12 @@ class VideoTrainer(Trainer):
             plausible_clips(v.calibration_clips, seed=CALIBRATION_SEED, **gen)
         )
         self.model = build_video_model(cfg, target)
-        self.objective = (
-            make_objective(cfg.objective, self.model) if target == "embedding" else AntiCollapse()
-        )
+        if target == "embedding":
+            self.objective = make_objective(cfg.objective, self.model)
+            if isinstance(self.objective, EMATarget):  # one module, trained and scored alike
+                self.model.target_encoder = self.objective.target_encoder
+        else:
+            self.objective = AntiCollapse()
         self.idm = None
         self._init_optimizer()
 

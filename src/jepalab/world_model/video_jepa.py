@@ -2,9 +2,13 @@
 
 Perception encodes every frame into a spatial map of embeddings ``(C, h, w)`` (one vector
 per image patch, as V-JEPA's tokens); the predictor sees the last ``context`` maps
-stacked and predicts the next map as a residual on the last one. Convolutions keep the
-prediction local, which is how physics works: what happens at a place depends on what
-was near it a moment ago.
+stacked and predicts the next map. Convolutions keep the prediction local, which is how
+physics works: what happens at a place depends on what was near it a moment ago.
+
+The predictor says *where each patch's content comes from* (a displacement field, used to
+warp the last map) and *what changes in place* (a residual): most of what happens between
+two frames is things moving, and moving content by a field is one small job for a
+convolution, where redrawing it at a new place is a hard one.
 
 Surprise at frame t is the energy ``||Pred(s_{t-k..t-1}) - Enc(x_t)||^2``: an error map
 ``(h, w)`` (squared distance per patch) reduced over space by its sum or its maximum.
@@ -14,6 +18,7 @@ The first ``context`` frames have no prediction and get surprise 0.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import JepalabError
@@ -56,6 +61,9 @@ class VideoJEPA(nn.Module):
             raise JepalabError(f"frame height and width must be even, got {frame_shape}")
         self.frame_shape, self.context, self.channels = tuple(frame_shape), context, channels
         self.encoder = MapEncoder(frame_shape, channels)
+        # With an EMA target (V-JEPA), the predictor learns to match the slow encoder's
+        # maps, so surprise must be measured against them too; None: the encoder's own.
+        self.target_encoder: MapEncoder | None = None
         self.predictor = nn.Sequential(
             nn.Conv2d(context * channels, hidden, 3, padding=1),
             nn.GELU(),
@@ -63,8 +71,12 @@ class VideoJEPA(nn.Module):
             nn.GELU(),
             nn.Conv2d(hidden, hidden, 3, padding=1),
             nn.GELU(),
-            nn.Conv2d(hidden, channels, 1),
+            nn.Conv2d(hidden, channels + 2, 1),  # residual (channels) + displacement (2)
         )
+        # Start as "the next map is the last one": the easy half of the job, so training
+        # spends itself on motion instead of first unlearning random residuals.
+        nn.init.zeros_(self.predictor[-1].weight)
+        nn.init.zeros_(self.predictor[-1].bias)
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, T, H, W, C)`` -> embedding maps ``(B, T, channels, h, w)``."""
@@ -81,14 +93,32 @@ class VideoJEPA(nn.Module):
             raise JepalabError(f"clips need more than {k} frames (the context), got {t}")
         windows = s.unfold(1, k, 1)[:, : t - k]  # (B, T-k, C, h, w, k)
         x = windows.permute(0, 1, 5, 2, 3, 4).flatten(2, 3).flatten(0, 1)
-        delta = self.predictor(x).unflatten(0, (b, t - k))
-        return s[:, k - 1 : t - 1] + delta
+        out = self.predictor(x)
+        delta, flow = out[:, :-2], out[:, -2:]  # flow in patches, (x, y)
+        last = s[:, k - 1 : t - 1].flatten(0, 1)
+        warped = F.grid_sample(last, self._grid(flow), padding_mode="border", align_corners=True)
+        return (warped + delta).unflatten(0, (b, t - k))
+
+    def _grid(self, flow: torch.Tensor) -> torch.Tensor:
+        """Displacements ``(N, 2, h, w)`` in patches -> sampling grid ``(N, h, w, 2)`` in
+        [-1, 1]: each patch reads the last map at its own place minus the displacement."""
+        h, w = flow.shape[-2:]
+        ys, xs = torch.meshgrid(
+            torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij"
+        )
+        gx = (xs - flow[:, 0]) * (2 / max(w - 1, 1)) - 1
+        gy = (ys - flow[:, 1]) * (2 / max(h - 1, 1)) - 1
+        return torch.stack([gx, gy], -1)
 
     def error_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, T, H, W, C)`` -> squared prediction error per patch
         ``(B, T - context, h, w)`` for frames ``context..T-1``."""
         s = self.encode(frames)
-        return (self.predict(s) - s[:, self.context :]).pow(2).sum(2)
+        actual = s[:, self.context :]
+        if self.target_encoder is not None:
+            actual = self.target_encoder(frames[:, self.context :].flatten(0, 1))
+            actual = actual.unflatten(0, s[:, self.context :].shape[:2])
+        return (self.predict(s) - actual).pow(2).sum(2)
 
     def energy(self, frames: torch.Tensor, spatial: str = "sum") -> torch.Tensor:
         """Per-frame surprise: uint8 ``(B, T, H, W, C)`` -> ``(B, T)``, 0 in the context.

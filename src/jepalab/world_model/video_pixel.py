@@ -1,7 +1,8 @@
 """Pixel-space baseline for intuitive physics: the video JEPA's twin that predicts pixels.
 
 Same encoder, same predictor and the same context as :class:`VideoJEPA`; a small decoder
-turns the predicted map into the next frame, trained by pixel MSE. Surprise is the pixel
+turns the predicted change of the map into a change of pixels, added to the last frame
+(the JEPA's residual, in pixel space), trained by pixel MSE. Surprise is the pixel
 error, so comparing the two measures what predicting embeddings buys over predicting
 pixels, everything else equal.
 """
@@ -30,17 +31,22 @@ class PixelVideoModel(VideoJEPA):
             nn.ConvTranspose2d(channels, 32, 4, stride=2, padding=1),
             nn.GELU(),
             nn.Conv2d(32, frame_shape[-1], 3, padding=1),
-            nn.Sigmoid(),
         )
+        # The decoder starts at zero (predict "no change"); the predictor then needs its
+        # usual random last layer, or no gradient would reach either.
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
+        self.predictor[-1].reset_parameters()
 
-    def decode(self, maps: torch.Tensor) -> torch.Tensor:
-        """Maps ``(B, T, C, h, w)`` -> frames ``(B, T, 3, H, W)`` as floats in [0, 1]."""
-        return self.decoder(maps.flatten(0, 1)).unflatten(0, maps.shape[:2])
-
-    def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(B, T, H, W, C)`` -> predicted frames ``context..T-1``,
-        ``(B, T - context, C, H, W)``."""
-        return self.decode(self.predict(self.encode(frames)))
+    def predict_frames(self, frames: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 ``(B, T, H, W, C)`` -> predicted frames ``context..T-1`` as floats,
+        ``(B, T - context, C, H, W)``: the last frame plus the decoded change of the map.
+        ``s`` is ``encode(frames)`` when the caller has it already."""
+        s = self.encode(frames) if s is None else s
+        k, t = self.context, frames.shape[1]
+        change = self.predict(s) - s[:, k - 1 : t - 1]
+        last = to_float_images(frames[:, k - 1 : t - 1])
+        return last + self.decoder(change.flatten(0, 1)).unflatten(0, change.shape[:2])
 
     def error_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, T, H, W, C)`` -> squared pixel error ``(B, T - context, H, W)``."""
