@@ -9,14 +9,16 @@ through it. So the policy mixes three behaviours, chosen once per episode:
   motion within a room;
 - **waypoint following** (probability ``p_waypoint``): head for a jittered point in front
   of the door, through it, then to random points in the other room, with the same momentum
-  and noisy headings, so door crossings are common;
+  and noisy headings, so door crossings are common (in the maze: through every door on the
+  route to a random other room);
 - **seeking** (probability ``p_seek``): head straight for random points anywhere in the
   world at high speed, walls or not, so the agent often runs into the walls, is stopped,
   slides along them and sometimes slips through the door: the contacts a planner must
   learn to respect.
 
-The policy reads the true state from ``info`` (``pos``, ``wall_x``, ``door_y``): it is the
-data-collecting script, not the agent. Episode ``i`` uses seed ``seed + i`` for the
+The policy reads the true state from ``info`` (``pos``, and ``wall_x``, ``door_y`` in
+Two-Rooms or the door ``layout`` in the maze): it is the data-collecting script, not the
+agent. Episode ``i`` uses seed ``seed + i`` for the
 environment and the policy, so a dataset does not depend on how many workers made it.
 """
 
@@ -36,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jepalab.data.dataset import EpisodeDataset, EpisodeWriter
-from jepalab.envs import make_env
+from jepalab.envs import make_env, maze
 from jepalab.envs.two_rooms import room_of
 from jepalab.errors import ConfigError, DataError
 
@@ -78,6 +80,7 @@ class ExplorationPolicy:
         self._waypoints: deque[np.ndarray] = deque()
         self._target_room = 0
         self._wall_x = 0.0
+        self._final_point = self._point_in_target_room
 
     def reset(self, info: dict[str, Any]) -> None:
         """Start an episode from the environment's reset ``info``; draws the mode."""
@@ -87,6 +90,10 @@ class ExplorationPolicy:
         self._seeking = mode >= 1.0 - self.p_seek
         if mode >= self.p_waypoint:
             return
+        if "wall_x" not in info:
+            self._maze_route(info)
+            return
+        self._final_point = self._point_in_target_room
         self._wall_x, door_y = float(info["wall_x"]), float(info["door_y"])
         here = room_of(info["pos"], self._wall_x)
         self._target_room = 1 - here
@@ -97,6 +104,16 @@ class ExplorationPolicy:
         self._waypoints.extend(
             np.array([self._wall_x + side * 5.0, y]) for side in (-toward, toward)
         )
+
+    def _maze_route(self, info: dict[str, Any]) -> None:
+        doors, here = info["layout"], maze.room_of(info["pos"])
+        rooms = [(r, c) for r in range(maze.GRID) for c in range(maze.GRID) if (r, c) != here]
+        target = rooms[int(self.rng.integers(len(rooms)))]
+        route = maze.room_route(doors, here, target)
+        if route is None:  # a sealed-off room: wander instead
+            return
+        self._waypoints.extend(maze.door_waypoints(doors, route, self.rng))
+        self._final_point = lambda: maze.point_in_room(target, self.rng)
 
     def act(self, info: dict[str, Any]) -> np.ndarray:
         """The ``(2,)`` float32 action for the current step, norm at most ``max_speed``."""
@@ -119,7 +136,7 @@ class ExplorationPolicy:
         if np.hypot(*(self._waypoints[0] - pos)) < 2.0:
             self._waypoints.popleft()
             if not self._waypoints:
-                self._waypoints.append(self._point_in_target_room())
+                self._waypoints.append(self._final_point())
         dx, dy = self._waypoints[0] - pos
         heading = np.arctan2(dy, dx) + self.rng.normal(0, self.heading_noise)
         return self._direction(heading) * self.rng.uniform(0.5, 1.0) * self.max_speed

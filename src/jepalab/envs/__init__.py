@@ -1,7 +1,8 @@
 """Environments by name, and their Gymnasium registration.
 
-``make_env("two-rooms")`` builds a world directly; ``gymnasium.make("jepalab/TwoRooms-v0")``
-does the same through Gymnasium (the env handles truncation itself, so no TimeLimit).
+``make_env("two-rooms")`` (or ``"maze"``) builds a world directly;
+``gymnasium.make("jepalab/TwoRooms-v0")`` (``"jepalab/Maze-v0"``) does the same through
+Gymnasium (the env handles truncation itself, so no TimeLimit).
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from typing import Any
 
 import gymnasium as gym
 
+from jepalab.envs.maze import MazeEnv
 from jepalab.envs.two_rooms import TwoRoomsEnv
 from jepalab.errors import JepalabError
 
-__all__ = ["ENVS", "TwoRoomsEnv", "make_env"]
+__all__ = ["ENVS", "MazeEnv", "TwoRoomsEnv", "make_env"]
 
-ENVS: dict[str, type[gym.Env]] = {"two-rooms": TwoRoomsEnv}
+ENVS: dict[str, type[gym.Env]] = {"two-rooms": TwoRoomsEnv, "maze": MazeEnv}
 
-_GYM_IDS = {"jepalab/TwoRooms-v0": "jepalab.envs.two_rooms:TwoRoomsEnv"}
+_GYM_IDS = {
+    "jepalab/TwoRooms-v0": "jepalab.envs.two_rooms:TwoRoomsEnv",
+    "jepalab/Maze-v0": "jepalab.envs.maze:MazeEnv",
+}
 
 
 def make_env(name: str, **kwargs: Any) -> gym.Env:
