@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     e = add("evaluate", "plan to reach goals with a trained model; success rate and latency")
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
-    d = add("demo", "collect, train, plan and evaluate on Two-Rooms in one go")
+    d = add("demo", "collect, train, plan and evaluate in one go (Two-Rooms; --env.name maze)")
     d.add_argument("--out", help="run folder (default runs/demo)")
     s = sub.add_parser(
         "surprise",
