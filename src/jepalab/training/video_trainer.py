@@ -4,8 +4,9 @@ The loop, checkpoints, logging and resume are the world model's :class:`Trainer`
 the data (procedural clips of :mod:`jepalab.envs.physics`, generated once from the seed)
 and the loss differ:
 
-    embedding:  ||Pred(s_{t-k..t-1}) - target(x_t)||^2 + anti-collapse(sampled patch vectors)
-    pixels:     ||Dec(Pred(s_{t-k..t-1})) - x_t||^2
+    embedding:  ||Pred(s_{t-k..t-1}) - y_t||^2 / ||y_{t-1} - y_t||^2 + anti-collapse(patches)
+                (y: the objective's targets, e.g. an EMA encoder's maps)
+    pixels:     ||x_{t-1} + Dec(change of the map) - x_t||^2 / ||x_{t-1} - x_t||^2
 
 Every checkpoint carries the flag threshold of ``jepalab surprise``: a high percentile of
 per-frame surprise on held-out plausible clips, measured with that checkpoint's weights.
