@@ -20,20 +20,18 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 
 from jepalab.envs import geometry
-from jepalab.envs.two_rooms import (
+from jepalab.envs.dot_world import (
     AGENT_RADIUS,
     BORDER,
-    MAX_STEP,
     SIZE,
-    SUCCESS_DISTANCE,
     TASK_CLEARANCE,
-    WALL_GRAY,
     WALL_HALF_WIDTH,
-    _draw_agent,
+    DotWorld,
+    draw_agent,
+    wall_image,
 )
 from jepalab.errors import JepalabError
 
@@ -150,16 +148,10 @@ def random_layout(rng: np.random.Generator) -> tuple[int, ...]:
 
 def render(doors: Sequence[int], pos: Sequence[float] | np.ndarray) -> np.ndarray:
     """The ``(65, 65, 3)`` uint8 image of a layout with the agent at ``pos``."""
-    return _draw_agent(_background(doors), pos)
+    return draw_agent(wall_image(wall_rects(doors)), pos)
 
 
-def _background(doors: Sequence[int]) -> np.ndarray:
-    image = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
-    image[geometry.rasterize(wall_rects(doors), (SIZE, SIZE))] = WALL_GRAY
-    return image
-
-
-class MazeEnv(gym.Env):
+class MazeEnv(DotWorld):
     """3x3 rooms joined by a random tree of doors; observations ``(65, 65, 3)`` uint8.
 
     Args:
@@ -168,7 +160,6 @@ class MazeEnv(gym.Env):
         max_episode_steps: steps after which an episode is truncated.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
     layout_fields: ClassVar[tuple[str, ...]] = LAYOUT_FIELDS
 
     def __init__(
@@ -177,39 +168,15 @@ class MazeEnv(gym.Env):
         action_noise: float = 0.05,
         max_episode_steps: int = MAX_EPISODE_STEPS,
     ) -> None:
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise JepalabError(
-                f"render_mode {render_mode!r} is not supported; use None or 'rgb_array'"
-            )
-        if not (np.isfinite(action_noise) and action_noise >= 0):
-            raise JepalabError(f"action_noise must be a finite number >= 0, got {action_noise}")
-        if max_episode_steps < 1:
-            raise JepalabError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        self.render_mode = render_mode
-        self.action_noise = float(action_noise)
-        self.max_episode_steps = int(max_episode_steps)
-        self.observation_space = gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
-        self.action_space = gym.spaces.Box(-MAX_STEP, MAX_STEP, (2,), np.float32)
-        self._doors: tuple[int, ...] | None = None
-        self._rects: list[geometry.Rect] = []
-        self._background = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
-        self._pos = np.zeros(2)
-        self._goal: np.ndarray | None = None
-        self._steps = 0
+        super().__init__(render_mode, action_noise, max_episode_steps)
 
-    @property
-    def state(self) -> np.ndarray:
-        """The agent's ``(2,)`` float32 position ``(x, y)`` in px."""
-        return self._pos.astype(np.float32)
+    def _walls(self, layout: tuple[int, ...]) -> list[geometry.Rect]:
+        return wall_rects(layout)
 
     @property
     def layout(self) -> tuple[int, ...]:
         """The 12 door positions of the current maze (-1: closed wall)."""
         return self._require_reset()
-
-    @property
-    def goal(self) -> np.ndarray | None:
-        return None if self._goal is None else self._goal.astype(np.float32)
 
     def room(self) -> Room:
         self._require_reset()
@@ -238,39 +205,11 @@ class MazeEnv(gym.Env):
             random_layout(self.np_random) if layout is None else self._check_layout(layout)
         )
         if "pos" in options:
-            pos = np.asarray(options["pos"], dtype=np.float64)
-            if pos.shape != (2,) or not np.isfinite(pos).all():
-                raise JepalabError(f"pos must be two finite numbers (x, y), got {options['pos']}")
-            if not geometry.is_free(pos, self._rects, AGENT_RADIUS):
-                raise JepalabError(f"pos {tuple(pos)} is not in the free space of the maze")
+            pos = self._check_pos(options["pos"])
         else:
             pos = self._random_free_pos(None, 0.0)
         self._start(pos, None)
         return self._observe(), self._info()
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Move by ``action`` ``(2,)`` (clipped to norm 2.45, plus noise)."""
-        self._require_reset()
-        delta = np.asarray(action, dtype=np.float64)
-        if delta.shape != (2,):
-            raise JepalabError(f"action must have shape (2,), got {delta.shape}")
-        if not np.isfinite(delta).all():
-            raise JepalabError(f"action must be finite, got {delta.tolist()}")
-        norm = float(np.hypot(*delta))
-        if norm > MAX_STEP:
-            delta = delta * (MAX_STEP / norm)
-        if self.action_noise > 0:
-            delta = delta + self.np_random.normal(0.0, self.action_noise, 2)
-        self._pos = geometry.move(self._pos, delta, self._rects, AGENT_RADIUS)
-        self._steps += 1
-        truncated = self._steps >= self.max_episode_steps
-        if self._goal is None:
-            return self._observe(), 0.0, False, truncated, self._info()
-        distance = self.goal_distance()
-        return self._observe(), -distance, distance < SUCCESS_DISTANCE, truncated, self._info()
-
-    def render(self) -> np.ndarray | None:
-        return self._observe() if self.render_mode == "rgb_array" else None
 
     # -- GoalTask ------------------------------------------------------------------------
 
@@ -285,13 +224,13 @@ class MazeEnv(gym.Env):
             (a, b)
             for a in rooms
             for b in rooms
-            if TASK_DOORS[0] <= len(room_route(self._doors, a, b) or []) - 1 <= TASK_DOORS[1]
+            if TASK_DOORS[0] <= len(room_route(self._layout, a, b) or []) - 1 <= TASK_DOORS[1]
         ]
         a, b = pairs[int(self.np_random.integers(len(pairs)))]
         start = self._random_free_pos(a, TASK_CLEARANCE)
         goal = self._random_free_pos(b, TASK_CLEARANCE)
         self._start(start, goal)
-        return self._observe(), _draw_agent(self._background, goal)
+        return self._observe(), draw_agent(self._background, goal)
 
     def set_goal(self, goal: Sequence[float]) -> np.ndarray:
         """Make ``goal`` ``(x, y)`` the task's goal (it must be free space; it may be
@@ -301,23 +240,9 @@ class MazeEnv(gym.Env):
         if g.shape != (2,) or not geometry.is_free(g, self._rects, AGENT_RADIUS):
             raise JepalabError(f"goal {tuple(np.ravel(g))} is not in the free space of the maze")
         self._goal = g
-        return _draw_agent(self._background, g)
-
-    def goal_distance(self) -> float:
-        """Euclidean distance from the agent to the goal, in px."""
-        if self._goal is None:
-            raise JepalabError("no task is active: call reset_task(seed) first")
-        return float(np.hypot(*(self._pos - self._goal)))
-
-    def is_success(self) -> bool:
-        return self.goal_distance() < SUCCESS_DISTANCE
+        return draw_agent(self._background, g)
 
     # -- internals -----------------------------------------------------------------------
-
-    def _require_reset(self) -> tuple[int, ...]:
-        if self._doors is None:
-            raise JepalabError("the environment has not been reset: call reset() first")
-        return self._doors
 
     @staticmethod
     def _check_layout(layout: Sequence[int]) -> tuple[int, ...]:
@@ -335,12 +260,6 @@ class MazeEnv(gym.Env):
                 )
         return doors
 
-    def _set_layout(self, doors: tuple[int, ...]) -> None:
-        if doors != self._doors:
-            self._doors = doors
-            self._rects = wall_rects(doors)
-            self._background = _background(doors)
-
     def _random_free_pos(self, room: Room | None, clearance: float) -> np.ndarray:
         """Uniform over the free space of ``room`` (or of the whole maze), by rejection."""
         if room is None:
@@ -352,12 +271,6 @@ class MazeEnv(gym.Env):
             pos = self.np_random.uniform(lo, hi)
             if geometry.is_free(pos, self._rects, AGENT_RADIUS + clearance):
                 return pos
-
-    def _start(self, pos: np.ndarray, goal: np.ndarray | None) -> None:
-        self._pos, self._goal, self._steps = np.asarray(pos, dtype=np.float64), goal, 0
-
-    def _observe(self) -> np.ndarray:
-        return _draw_agent(self._background, self._pos)
 
     def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
