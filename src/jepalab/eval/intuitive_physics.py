@@ -20,6 +20,8 @@ from ..config import RunConfig
 from ..envs.physics import TRAIN_STYLE, UNSEEN_STYLE
 from ..envs.violations import Pairs, make_pairs
 from ..io import atomic_write_text
+from ..pipeline import machine
+from ..training.video_trainer import VideoTrainer, check_video_config, load_video_model
 from ..world_model.video_jepa import VideoJEPA
 from .plots import plot_surprise_pairs
 from .surprise import frame_surprise, score_pairs
@@ -55,8 +57,6 @@ def model_figures(model: VideoJEPA, cfg: RunConfig, pairs: Pairs, unseen: Pairs)
 
 
 def _train(cfg: RunConfig, target: str, progress: bool) -> tuple[VideoJEPA, float]:
-    from ..training.video_trainer import VideoTrainer
-
     result = VideoTrainer(cfg, target).fit(progress=progress)
     return result.model, result.train_seconds
 
@@ -71,9 +71,6 @@ def run_bench(
 
     The pixel twin trains in ``<out_dir>/pixel`` unless ``video.baseline`` is false or
     ``baseline_checkpoint`` is given."""
-    from ..pipeline import machine
-    from ..training.video_trainer import check_video_config, load_video_model
-
     check_video_config(cfg.video)
     v, out = cfg.video, Path(cfg.out_dir)
     t0 = time.perf_counter()
