@@ -143,14 +143,17 @@ class ExplorationPolicy:
 
     def _seek(self, pos: np.ndarray) -> np.ndarray:
         # A new target when the last is reached or, 1 time in 20, at random: a target
-        # behind a wall is pushed against for a while, then given up.
+        # behind a wall is pushed against for a while, then given up. Targets reach 10 px
+        # beyond the image, so the border and its corners are pushed against too: a model
+        # never shown the border stopping the agent imagines a way round the inner wall
+        # outside the image, and the planner takes it.
         if (
             not self._waypoints
             or self.rng.random() < 0.05
             or (np.hypot(*(self._waypoints[0] - pos)) < 2.0)
         ):
             self._waypoints.clear()
-            self._waypoints.append(self.rng.uniform(2.0, 62.0, size=2))
+            self._waypoints.append(self.rng.uniform(-10.0, 74.0, size=2))
         dx, dy = self._waypoints[0] - pos
         heading = np.arctan2(dy, dx) + self.rng.normal(0, self.heading_noise)
         return self._direction(heading) * self.rng.uniform(0.6, 1.0) * self.max_speed
