@@ -1,4 +1,5 @@
-"""Streaming reads of videos, frame arrays and image folders, for ``jepalab surprise``.
+"""Streaming reads of videos, frame arrays and image folders (``jepalab surprise``,
+``jepalab convert``), and :func:`resize_frames`.
 
 :func:`iter_video` yields ``(n, H, W, 3)`` uint8 RGB chunks, ``n <= chunk``, in order; it
 holds at most about two chunks of frames at once, so a video of any length fits. What
@@ -29,6 +30,8 @@ from typing import Any
 
 import av
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from jepalab.errors import ConfigError, DataError
@@ -101,6 +104,18 @@ def read_video(path: str | Path, max_frames: int | None = None) -> np.ndarray:
         stream.close()  # releases the decoder and file when stopping early
     frames = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return frames if max_frames is None else frames[:max_frames]
+
+
+def resize_frames(frames: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 frames ``(n, H', W', C)`` -> uint8 ``(n, H, W, C)`` for ``shape = (H, W, C)``
+    (area averaging; the aspect ratio is not kept: the whole frame stays in view)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames))
+    if tuple(x.shape[1:]) == tuple(shape):
+        return x
+    if x.shape[-1] != shape[-1]:
+        raise DataError(f"frames have {x.shape[-1]} channels; expected {shape[-1]}")
+    y = F.interpolate(x.movedim(-1, 1).float(), size=shape[:2], mode="area")
+    return y.round().clamp(0, 255).to(torch.uint8).movedim(1, -1)
 
 
 def _open_stream(path: Path, chunk: int) -> Chunks:

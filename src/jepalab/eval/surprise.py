@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..data.video import resize_frames
 from ..envs.violations import Pairs
 from ..errors import DataError, JepalabError
 from ..io import atomic_path
@@ -93,18 +93,6 @@ def score_pairs(
 
 def _by(values: np.ndarray, keys: np.ndarray) -> dict[str, float]:
     return {str(k): float(values[keys == k].mean()) for k in np.unique(keys)}
-
-
-def resize_frames(frames: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
-    """uint8 frames ``(n, H', W', 3)`` -> uint8 ``(n, H, W, 3)`` (area averaging; the aspect
-    ratio is not kept: the model sees the whole frame)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames))
-    if tuple(x.shape[1:]) == tuple(shape):
-        return x
-    if x.shape[-1] != shape[-1]:
-        raise DataError(f"frames have {x.shape[-1]} channels; the model expects {shape[-1]}")
-    y = F.interpolate(x.movedim(-1, 1).float(), size=shape[:2], mode="area")
-    return y.round().clamp(0, 255).to(torch.uint8).movedim(1, -1)
 
 
 @torch.no_grad()
