@@ -20,6 +20,20 @@ The policy reads the true state from ``info`` (``pos``, and ``wall_x``, ``door_y
 Two-Rooms or the door ``layout`` in the maze): it is the data-collecting script, not the
 agent. Episode ``i`` uses seed ``seed + i`` for the
 environment and the policy, so a dataset does not depend on how many workers made it.
+
+Any other Gymnasium environment (a registered id or ``package.module:ClassName``, see
+:func:`~jepalab.envs.make_env`) is recorded from pixels: frames are ``env.render()``
+pictures resized by :func:`render_observation`, the env's own observation is stored as
+the ``states`` when it is a flat numeric vector, and episodes end at ``episode_len``
+frames or when the env terminates or truncates. Policies (``policy``):
+
+- ``"scripted"``: the exploration policy above (built-in worlds only);
+- ``"random"``: the action space's own ``sample()``, seeded per episode;
+- ``"package.module:callable"``: called as ``policy(obs, info, rng) -> action`` at every
+  step, with the env's own observation and ``info`` and the episode's
+  ``numpy.random.Generator``; it must be importable by name in the worker processes.
+
+``"auto"`` is ``"scripted"`` for the built-in worlds and ``"random"`` otherwise.
 """
 
 from __future__ import annotations
@@ -29,18 +43,21 @@ import multiprocessing as mp
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from jepalab.data.dataset import EpisodeDataset, EpisodeWriter
-from jepalab.envs import make_env, maze
+from jepalab.data.video import resize_frames
+from jepalab.envs import ENVS, load_object, make_env, maze
 from jepalab.envs.two_rooms import room_of
-from jepalab.errors import ConfigError, DataError
+from jepalab.errors import ConfigError, DataError, JepalabError
 
 # Frames generated per worker task: bounds the memory of results in flight.
 _CHUNK_FRAMES = 2048
@@ -180,39 +197,73 @@ def collect(
     workers: int = 2,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
+    policy: str = "auto",
+    obs_size: int = 64,
 ) -> Path:
-    """Collect ``episodes`` exploration episodes of ``episode_len`` frames into ``path``.
+    """Collect ``episodes`` episodes of up to ``episode_len`` frames into ``path``.
 
     Episode ``i`` uses seed ``seed + i``; the result is the same for any ``workers``.
     Episodes are generated in ``workers`` processes (1: in this process), in chunks, and
     streamed to an :class:`EpisodeWriter` in order, so memory stays bounded. Records
     states, layouts and the seed range ``[seed, seed + episodes)``.
 
+    Args:
+        env_name: a built-in world, a Gymnasium id or ``package.module:ClassName``.
+        policy: ``auto``, ``scripted``, ``random`` or ``package.module:callable`` (see the
+            module docstring).
+        obs_size: frames of non-built-in environments are ``(obs_size, obs_size, 3)``;
+            the built-in worlds keep their own ``(65, 65, 3)`` observations.
+
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    for name, value, low in (("episodes", episodes, 1), ("episode_len", episode_len, 2)):
+    for name, value, low in (
+        ("episodes", episodes, 1),
+        ("episode_len", episode_len, 2),
+        ("obs_size", obs_size, 1),
+    ):
         if value < low:
             raise ConfigError(f"{name} must be >= {low}, got {value}")
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
+    builtin = env_name in ENVS
     env_kwargs = dict(env_kwargs or {})
+    if builtin:
+        # A built-in world's step limit is its tasks' budget, not an exploration limit:
+        # its episodes run for episode_len frames whatever that is.
+        env_kwargs = {"max_episode_steps": episode_len, **env_kwargs}
+    policy = _policy_name(policy, env_name)
     env = make_env(env_name, **env_kwargs)
-    env.reset(seed=seed)
+    obs, _ = env.reset(seed=seed)
+    if builtin:
+        obs_shape, state_dim, layout_fields = obs.shape, env.state.shape[0], env.layout_fields
+    else:
+        mode = getattr(env, "render_mode", None)
+        if mode != "rgb_array":
+            raise JepalabError(
+                f"environment {env_name!r} has render_mode {mode!r}; jepalab records "
+                "env.render() frames, so it must render 'rgb_array' (a class listing 'rgb_array' "
+                "in metadata['render_modes'] is given render_mode='rgb_array')"
+            )
+        obs_shape = render_observation(env, obs_size).shape
+        state_dim, layout_fields = _flat_dim(obs), ()
+    action_dim = _action_dim(env.action_space, env_name)
+    env.close()
+    recipe = _Recipe(env_name, env_kwargs, episode_len, policy, obs_size, state_dim)
     per_job = max(1, min(_CHUNK_FRAMES // episode_len, -(-episodes // workers)))
     jobs = [
-        (env_name, env_kwargs, range(start, min(start + per_job, seed + episodes)), episode_len)
+        (recipe, range(start, min(start + per_job, seed + episodes)))
         for start in range(seed, seed + episodes, per_job)
     ]
     writer = EpisodeWriter(
         path,
         env=env_name,
-        obs_shape=env.observation_space.shape,
-        action_dim=env.action_space.shape[0],
-        state_dim=env.state.shape[0],
-        layout_fields=env.layout_fields,
+        obs_shape=obs_shape,
+        action_dim=action_dim,
+        state_dim=state_dim,
+        layout_fields=layout_fields,
         seed_start=seed,
         seed_stop=seed + episodes,
     )
@@ -225,11 +276,44 @@ def collect(
             for episode in chunk:
                 writer.add_episode(**episode)
                 bar.update()
-    if progress and "wall_x" in env.layout_fields:
+    if progress:
         with EpisodeDataset(writer.path) as ds:
-            rate = door_crossing_rate(ds)
-        print(f"wrote {writer.path}: {episodes} episodes; {rate:.0%} cross the door")
+            lo, hi = ds.episode_lengths.min(), ds.episode_lengths.max()
+            crossing = (
+                f"; {door_crossing_rate(ds):.0%} cross the door"
+                if "wall_x" in ds.layout_fields
+                else ""
+            )
+        frames = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        print(f"wrote {writer.path}: {episodes} episodes of {frames} frames{crossing}")
     return writer.path
+
+
+def render_observation(env: gym.Env, size: int) -> np.ndarray:
+    """``env.render()`` as a ``(size, size, 3)`` uint8 observation (area-averaged resize).
+
+    This is how collection sees a non-built-in environment; a :class:`GoalTask` wrapper for
+    ``jepalab evaluate`` must make its observations with it too, so the model is shown the
+    same pictures it was trained on.
+    """
+    name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    try:
+        frame = env.render()
+    except gym.error.DependencyNotInstalled as err:
+        raise JepalabError(f"environment {name!r} cannot render: {err}") from None
+    if frame is None:
+        raise JepalabError(
+            f"environment {name!r} rendered nothing (render_mode "
+            f"{getattr(env, 'render_mode', None)!r}); make it with render_mode='rgb_array'"
+        )
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+        raise JepalabError(
+            f"environment {name!r} rendered a {frame.dtype} array of shape {frame.shape}; "
+            "expected an RGB (H, W, 3) uint8 frame"
+        )
+    # A copy: the env may render into a buffer it reuses.
+    return np.array(resize_frames(frame[None], (size, size, 3))[0].numpy())
 
 
 def door_crossing_rate(dataset: EpisodeDataset) -> float:
@@ -254,15 +338,15 @@ def _worker_pool(workers: int) -> Iterator[Pool | None]:
         yield None
         return
     # fork starts in milliseconds where spawn re-imports torch in every worker (seconds).
-    # The workers run only numpy, and collect() makes the pool before it opens the output
-    # file or starts the progress bar's thread, so nothing half-held is forked.
+    # collect() makes the pool before it opens the output file or starts the progress
+    # bar's thread, so nothing half-held is forked.
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(workers, initializer=_init_worker) as pool:
         yield pool
 
 
 def _in_order(
-    pool: Pool | None, jobs: Sequence[tuple], in_flight: int
+    pool: Pool | None, jobs: Sequence[tuple[_Recipe, range]], in_flight: int
 ) -> Iterator[list[dict[str, Any]]]:
     """Results of ``jobs`` in order, with at most ``in_flight`` jobs submitted and unread."""
     if pool is None:
@@ -279,37 +363,129 @@ def _in_order(
 
 
 def _init_worker() -> None:
-    # Workers only run numpy; torch's thread pool would fight the other workers for cores.
+    # Workers use torch only to resize frames; its thread pool would fight the other
+    # workers for cores.
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _episodes(
-    env_name: str, env_kwargs: dict[str, Any], seeds: range, episode_len: int
-) -> list[dict[str, Any]]:
-    """Roll out one episode per seed: ``add_episode`` keyword arguments for each."""
-    env = make_env(env_name, **env_kwargs)
-    max_speed = float(np.min(env.action_space.high))
-    out = []
-    for seed in seeds:
-        obs, info = env.reset(seed=seed)
-        policy = ExplorationPolicy(np.random.default_rng([seed, _POLICY_STREAM]), max_speed)
-        policy.reset(info)
-        frames = np.empty((episode_len, *obs.shape), np.uint8)
-        actions = np.empty((episode_len - 1, env.action_space.shape[0]), np.float32)
-        states = np.empty((episode_len, env.state.shape[0]), np.float32)
-        frames[0], states[0] = obs, env.state
-        for t in range(episode_len - 1):
-            actions[t] = policy.act(info)
-            obs, _, _, _, info = env.step(actions[t])
-            frames[t + 1], states[t + 1] = obs, env.state
-        out.append(
-            {
-                "obs": frames,
-                "actions": actions,
-                "states": states,
-                "seed": seed,
-                "layout": env.layout,
-            }
+@dataclass
+class _Recipe:
+    """What every worker needs to roll out its episodes (sent to it pickled)."""
+
+    env_name: str
+    env_kwargs: dict[str, Any]
+    episode_len: int
+    policy: str  # scripted | random | package.module:callable
+    obs_size: int
+    state_dim: int  # of a non-built-in env's own observation; 0 stores none
+
+
+def _policy_name(policy: str, env_name: str) -> str:
+    """``policy`` with ``auto`` resolved; a user policy is imported here, so a bad one
+    fails before any worker starts."""
+    builtin = env_name in ENVS
+    if policy == "auto":
+        return "scripted" if builtin else "random"
+    if policy == "scripted" and not builtin:
+        raise ConfigError(
+            f"the scripted exploration policy drives the built-in worlds ({', '.join(ENVS)}) "
+            f"only; collect {env_name!r} with policy 'random' or 'package.module:callable'"
         )
-    return out
+    if policy in ("scripted", "random"):
+        return policy
+    if ":" not in policy:
+        raise ConfigError(
+            f"policy must be auto, scripted, random or package.module:callable, got {policy!r}"
+        )
+    load_object(policy, "policy")
+    return policy
+
+
+def _flat_dim(obs: Any) -> int:
+    """``S`` when the env's observation is a flat numeric vector ``(S,)``, else 0."""
+    x = np.asarray(obs)
+    return x.shape[0] if x.ndim == 1 and x.dtype.kind in "biuf" else 0
+
+
+def _action_dim(space: gym.Space, env_name: str) -> int:
+    """``A`` of the stored actions: a ``Box`` ``(A,)`` as is, a ``Discrete`` as ``(1,)``."""
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return space.shape[0]
+    if isinstance(space, gym.spaces.Discrete):
+        return 1
+    raise JepalabError(
+        f"environment {env_name!r} has action space {space}; jepalab records one-dimensional "
+        "Box or Discrete actions"
+    )
+
+
+def _action_row(space: gym.Space, action: Any) -> np.ndarray:
+    """``action`` as the stored ``(A,)`` float32 row."""
+    if isinstance(space, gym.spaces.Discrete):
+        return np.array([int(action)], np.float32)
+    row = np.asarray(action, dtype=np.float32)
+    if row.shape != space.shape:
+        raise JepalabError(f"the policy returned an action of shape {row.shape} for {space}")
+    return row
+
+
+def _episode_policy(
+    recipe: _Recipe, env: gym.Env, seed: int, info: dict[str, Any], user: Callable | None
+) -> Callable[[Any, dict[str, Any]], Any]:
+    """The episode's ``(obs, info) -> action``, seeded from ``(seed, _POLICY_STREAM)``."""
+    rng = np.random.default_rng([seed, _POLICY_STREAM])
+    if recipe.policy == "scripted":
+        scripted = ExplorationPolicy(rng, float(np.min(env.action_space.high)))
+        scripted.reset(info)
+        return lambda obs, info: scripted.act(info)
+    if recipe.policy == "random":
+        env.action_space.seed(int(rng.integers(2**63)))
+        return lambda obs, info: env.action_space.sample()
+    return lambda obs, info: user(obs, info, rng)
+
+
+def _episodes(recipe: _Recipe, seeds: range) -> list[dict[str, Any]]:
+    """Roll out one episode per seed: ``add_episode`` keyword arguments for each."""
+    env = make_env(recipe.env_name, **recipe.env_kwargs)
+    user = None if recipe.policy in ("scripted", "random") else load_object(recipe.policy, "policy")
+    try:
+        return [_episode(recipe, env, seed, user) for seed in seeds]
+    finally:
+        env.close()
+
+
+def _episode(recipe: _Recipe, env: gym.Env, seed: int, user: Callable | None) -> dict[str, Any]:
+    builtin = recipe.env_name in ENVS
+
+    def observe(obs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The frame ``(H, W, C)`` and state ``(S,)`` to record for ``obs``."""
+        if builtin:
+            return obs, env.state
+        state = np.asarray(obs, np.float32) if recipe.state_dim else np.zeros(0, np.float32)
+        return render_observation(env, recipe.obs_size), state
+
+    obs, info = env.reset(seed=seed)
+    policy = _episode_policy(recipe, env, seed, info, user)
+    frame, state = observe(obs)
+    n = recipe.episode_len
+    frames = np.empty((n, *frame.shape), np.uint8)
+    states = np.empty((n, *state.shape), np.float32)
+    actions = np.empty((n - 1, _action_dim(env.action_space, recipe.env_name)), np.float32)
+    frames[0], states[0] = frame, state
+    length = n
+    for t in range(n - 1):
+        action = policy(obs, info)
+        actions[t] = _action_row(env.action_space, action)
+        obs, _, terminated, truncated, info = env.step(action)
+        frames[t + 1], states[t + 1] = observe(obs)
+        if terminated or truncated:
+            length = t + 2
+            break
+    return {
+        "obs": frames[:length],
+        "actions": actions[: length - 1],
+        "states": states[:length] if states.shape[1] else None,
+        "seed": seed,
+        "layout": env.layout if builtin else (),
+    }

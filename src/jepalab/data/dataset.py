@@ -497,7 +497,8 @@ class WindowDataset(torch.utils.data.Dataset):
             if len(self._first) == 0:
                 raise DataError(
                     f"{self.path}: no episode among the {len(ids)} selected has "
-                    f"{self.window} frames (longest: {int(np.diff(starts)[ids].max(initial=0))})"
+                    f"{self.window} frames (longest: {int(np.diff(starts)[ids].max(initial=0))}); "
+                    "use a shorter --data.window or collect longer episodes"
                 )
             self._arrays: dict[str, np.ndarray] | None = None
             if in_memory:

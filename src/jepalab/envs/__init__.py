@@ -2,12 +2,15 @@
 
 ``make_env("two-rooms")`` (or ``"maze"``) builds a world directly;
 ``gymnasium.make("jepalab/TwoRooms-v0")`` (``"jepalab/Maze-v0"``) does the same through
-Gymnasium (the env handles truncation itself, so no TimeLimit).
+Gymnasium (the env handles truncation itself, so no TimeLimit). ``make_env`` also builds any
+registered Gymnasium id (``"Pendulum-v1"``) and any ``"package.module:ClassName"``, both
+rendering ``rgb_array`` frames so ``jepalab collect`` can record them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
@@ -15,7 +18,10 @@ from jepalab.envs.maze import MazeEnv
 from jepalab.envs.two_rooms import TwoRoomsEnv
 from jepalab.errors import JepalabError
 
-__all__ = ["ENVS", "MazeEnv", "TwoRoomsEnv", "make_env"]
+if TYPE_CHECKING:
+    from jepalab.config import EnvConfig
+
+__all__ = ["ENVS", "MazeEnv", "TwoRoomsEnv", "config_kwargs", "load_object", "make_env"]
 
 ENVS: dict[str, type[gym.Env]] = {"two-rooms": TwoRoomsEnv, "maze": MazeEnv}
 
@@ -26,10 +32,59 @@ _GYM_IDS = {
 
 
 def make_env(name: str, **kwargs: Any) -> gym.Env:
-    """Build the environment registered as ``name`` with constructor ``kwargs``."""
-    if name not in ENVS:
-        raise JepalabError(f"unknown environment {name!r}; known: {', '.join(sorted(ENVS))}")
-    return ENVS[name](**kwargs)
+    """Build the environment ``name`` with constructor ``kwargs``.
+
+    ``name`` is a built-in world (``two-rooms``, ``maze``), a registered Gymnasium id (made
+    with ``render_mode="rgb_array"``) or ``package.module:ClassName`` (given
+    ``render_mode="rgb_array"`` too when its ``metadata["render_modes"]`` lists it).
+    """
+    if name in ENVS:
+        return ENVS[name](**kwargs)
+    module, _, attr = name.rpartition(":")
+    # "module:Class" is ours; Gymnasium's own "module:Env-v0" (not an identifier) is not.
+    if module and attr.isidentifier():
+        cls = load_object(name, "environment")
+        metadata = getattr(cls, "metadata", None)
+        if isinstance(metadata, dict) and "rgb_array" in metadata.get("render_modes", ()):
+            kwargs = {"render_mode": "rgb_array", **kwargs}
+        return cls(**kwargs)
+    if module:  # "module:Env-v0": importing the module registers the id
+        _import(module, "environment", name)
+    try:
+        gym.spec(attr)
+    except gym.error.Error as err:
+        raise JepalabError(
+            f"unknown environment {name!r} ({err}); built-in: {', '.join(sorted(ENVS))}. "
+            "Pass a registered Gymnasium id (e.g. Pendulum-v1, or 'my_pkg:MyEnv-v0' to import "
+            "my_pkg, which registers it) or a class as 'package.module:ClassName'"
+        ) from None
+    return gym.make(name, **{"render_mode": "rgb_array", **kwargs})
+
+
+def config_kwargs(cfg: EnvConfig) -> dict[str, Any]:
+    """Constructor keyword arguments for ``make_env(cfg.name)`` from the config:
+    ``action_noise`` belongs to the built-in worlds, other environments get none."""
+    return {"action_noise": cfg.action_noise} if cfg.name in ENVS else {}
+
+
+def load_object(spec: str, what: str) -> Any:
+    """Import ``"package.module:name"`` and return ``name``; ``what`` names it in errors."""
+    module, _, attr = spec.rpartition(":")
+    if not module or not attr.isidentifier():
+        raise JepalabError(f"{what} {spec!r} is not of the form 'package.module:name'")
+    obj = getattr(_import(module, what, spec), attr, None)
+    if obj is None:
+        raise JepalabError(f"module {module!r} has no {attr!r} (the {what} {spec!r})")
+    if not callable(obj):
+        raise JepalabError(f"{what} {spec!r} is not callable")
+    return obj
+
+
+def _import(module: str, what: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise JepalabError(f"cannot import module {module!r} for {what} {spec!r}: {err}") from None
 
 
 for _gym_id, _entry_point in _GYM_IDS.items():

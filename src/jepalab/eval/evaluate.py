@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..agent import Agent
 from ..config import RunConfig
-from ..envs import make_env
+from ..envs import config_kwargs, make_env
 from ..errors import JepalabError
 from ..io import atomic_write_text
 from ..world_model import WorldModel
@@ -62,7 +62,7 @@ def run_episodes(
 ) -> tuple[list[bool], list[float], list[int], list[list[np.ndarray]]]:
     """Run one batch of episodes side by side; returns successes, final distances, steps and
     the frames of the first ``record`` episodes."""
-    envs = [make_env(cfg.env.name, action_noise=cfg.env.action_noise) for _ in seeds]
+    envs = [make_env(cfg.env.name, **config_kwargs(cfg.env)) for _ in seeds]
     starts, goals = zip(
         *(env.reset_task(s) for env, s in zip(envs, seeds, strict=True)), strict=True
     )
@@ -93,7 +93,7 @@ def run_episodes(
 @torch.no_grad()
 def replan_latency(model: WorldModel, cfg: RunConfig, replans: int) -> list[float]:
     """Wall-clock milliseconds of each replanning step for one environment."""
-    env = make_env(cfg.env.name, action_noise=cfg.env.action_noise)
+    env = make_env(cfg.env.name, **config_kwargs(cfg.env))
     agent = Agent.for_env(model, cfg, env)
     times: list[float] = []
     seed = cfg.eval.seed
