@@ -21,6 +21,7 @@ import torch
 from .config import RunConfig, save_config
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
+from .envs import config_kwargs
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .io import atomic_write_text
@@ -39,17 +40,21 @@ def collect(cfg: RunConfig, progress: bool = True) -> Path:
         episode_len=d.episode_len,
         seed=d.seed,
         workers=d.workers,
-        env_kwargs={"action_noise": cfg.env.action_noise},
+        env_kwargs=config_kwargs(cfg.env),
         progress=progress,
+        policy=d.policy,
+        obs_size=d.obs_size,
     )
 
 
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train the world model on ``cfg.data_path``; checkpoints go to ``<out_dir>/checkpoints``."""
-    result = Trainer(cfg).fit(resume=resume, progress=progress)
-    plot_training_curves(
-        Path(cfg.out_dir) / "metrics.jsonl", Path(cfg.out_dir) / "train_curves.png"
-    )
+    trainer = Trainer(cfg)
+    result = trainer.fit(resume=resume, progress=progress)
+    if trainer.dist.is_main:  # under torchrun only rank 0 touches the run folder
+        plot_training_curves(
+            Path(cfg.out_dir) / "metrics.jsonl", Path(cfg.out_dir) / "train_curves.png"
+        )
     return result
 
 

@@ -98,7 +98,10 @@ class VideoTrainer(Trainer):
         if target not in KINDS:
             raise ConfigError(f"video target must be one of {list(KINDS)}, got '{target}'")
         check_video_config(cfg.video)
+        if cfg.train.device != "cpu":  # surprise calibration (eval.surprise) is CPU-only
+            raise ConfigError("the video trainer runs on the CPU; set train.device cpu")
         self._setup(cfg, dist)
+        self.loss_fn = self._compiled(video_loss)
         v = cfg.video
         self.target, self.kind = target, KINDS[target]
         gen = dict(frames=v.frames, size=v.frame_size)
@@ -114,11 +117,13 @@ class VideoTrainer(Trainer):
         else:
             self.objective = AntiCollapse()
         self.idm = None
-        self._init_optimizer()
+        self._prepare()
 
     def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        idx = torch.randint(len(self.clips), (self.cfg.train.batch_size,), generator=self.sampler)
-        return video_loss(self.model, self.objective, self.clips[idx], self.cfg.video.patches)
+        # Under torchrun the relative error and the patch regulariser cover this rank's
+        # slice: the same as one process's in expectation, not to the last bit.
+        clips = self.clips[self._draw(len(self.clips))]
+        return self.loss_fn(self.model, self.objective, clips, self.cfg.video.patches)
 
     def _meta(self) -> dict:
         v = self.cfg.video
