@@ -1,4 +1,4 @@
-"""The ``jepalab`` command: collect, train, evaluate, demo, surprise, bench.
+"""The ``jepalab`` command: collect, train, evaluate, demo, surprise, convert, bench.
 
 Every subcommand takes ``--config FILE.yaml`` and dotted overrides of any config key,
 e.g. ``jepalab train --train.lr 3e-4 --data.window 8``. Problems with the input end in one
@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides, load_config, parse_overrides
 from .errors import JepalabError
 
-BENCHES = ("two-rooms", "intuitive-physics")
+BENCHES = ("two-rooms", "intuitive-physics", "ddp")
 
 
 def bench_config() -> RunConfig:
@@ -56,7 +56,17 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     c = add("collect", "record exploration episodes into an HDF5 dataset")
+    c.description = (
+        "Record exploration episodes into an HDF5 dataset. The environment is a built-in "
+        "world (two-rooms, maze; scripted exploration), a registered Gymnasium id or "
+        "package.module:ClassName; those are recorded from env.render() frames resized to "
+        "--data.obs_size, with --data.policy random (the default for them) or "
+        "package.module:callable, called as policy(obs, info, rng) -> action."
+    )
     c.add_argument("--out", help="run folder (default runs/demo); data goes to <out>/data.h5")
+    c.add_argument(
+        "--env", metavar="ID", help="the environment: the same as --env.name ID (default two-rooms)"
+    )
     t = add("train", "train the world model on a dataset")
     t.add_argument("--out", help="run folder (default runs/demo)")
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last")
@@ -83,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--threshold", type=float, help="flag above this surprise (default: the calibrated one)"
     )
+    v = sub.add_parser(
+        "convert",
+        help="convert a Minari, LeRobot v3.0 or video-folder dataset into a jepalab dataset",
+        description="Read a dataset in a standard format and write it as a jepalab HDF5 "
+        "episode dataset (the one `train` reads). Formats: a Minari dataset (HDF5 storage), a "
+        "LeRobot v3.0 folder, or a folder of videos with <name>.npy or <name>.csv actions.",
+    )
+    v.add_argument("src", help="the dataset: a folder, or a Minari .hdf5 file")
+    v.add_argument("--out", required=True, help="the HDF5 file to write, e.g. data.h5")
+    v.add_argument(
+        "--format", default="auto", help="auto (default: detect), minari, lerobot or videos"
+    )
+    v.add_argument(
+        "--size", type=int, help="resize frames to SIZE x SIZE (default: keep a square size)"
+    )
+    v.add_argument(
+        "--obs-key", help="the image observation (Minari) or camera (LeRobot) to read frames from"
+    )
+    v.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     b = add("bench", "reference benchmarks; write figures as JSON")
     b.add_argument("name", choices=BENCHES, help="which benchmark")
     b.add_argument("--out", required=True, help="JSON file for the figures")
@@ -103,6 +132,8 @@ def run(argv: list[str]) -> int:
     args, extra = _parser().parse_known_args(argv)
     if args.command == "collect":
         cfg = _config(args, extra)
+        if args.env:
+            cfg.env.name = args.env
         path = pipeline.collect(cfg)
         print(f"dataset written: {path}")
     elif args.command == "train":
@@ -112,6 +143,10 @@ def run(argv: list[str]) -> int:
             if saved.exists() and not args.config:
                 cfg = apply_overrides(load_config(saved), parse_overrides(extra))
         result = pipeline.train(cfg, resume=args.resume)
+        from .training import DistInfo
+
+        if not DistInfo.from_env().is_main:  # under torchrun rank 0 reports for the job
+            return 0
         print(
             json.dumps(
                 {
@@ -149,6 +184,21 @@ def run(argv: list[str]) -> int:
         if extra:
             raise JepalabError(f"surprise takes no config overrides; got {' '.join(extra)}")
         surprise(args)
+    elif args.command == "convert":
+        if extra:
+            raise JepalabError(f"convert takes no config overrides; got {' '.join(extra)}")
+        from .data import EpisodeDataset
+        from .data.formats import convert
+
+        path = convert(
+            args.src, args.out, args.format, args.size, args.obs_key, args.overwrite, progress=True
+        )
+        with EpisodeDataset(path) as ds:
+            h, w, c = ds.obs_shape
+            print(
+                f"wrote {path}: {ds.num_episodes} episodes, {ds.num_frames} frames of "
+                f"{h}x{w}x{c}, actions of dim {ds.action_dim}, from {ds.env}"
+            )
     elif args.command == "bench" and args.name == "intuitive-physics":
         from .eval import intuitive_physics
 
@@ -167,6 +217,22 @@ def run(argv: list[str]) -> int:
         print("by type: " + " ".join(f"{k}={v:.3f}" for k, v in f["pair_accuracy_by_type"].items()))
         if "baseline" in f:
             print(f"pixel baseline: pair_accuracy={f['baseline']['pair_accuracy']:.3f}")
+    elif args.command == "bench" and args.name == "ddp":
+        from .eval import ddp_bench
+        from .io import atomic_write_text
+
+        if args.checkpoint or args.baseline_checkpoint:
+            raise JepalabError("--checkpoint options apply to the intuitive-physics benchmark")
+        cfg = _config(args, extra, ddp_bench.bench_config())
+        if args.run_dir:
+            cfg.out_dir = args.run_dir
+        f = ddp_bench.run_bench(cfg)
+        atomic_write_text(Path(args.out), json.dumps(f, indent=2))
+        print(
+            f"loss_single={f['loss_single']:.4g} loss_ddp={f['loss_ddp']:.4g} "
+            f"relative_gap={f['relative_gap']:.3f} samples_per_second_per_process="
+            f"{f['samples_per_second_per_process']:.1f}"
+        )
     elif args.command == "bench":
         if args.checkpoint or args.baseline_checkpoint:
             raise JepalabError("--checkpoint options apply to the intuitive-physics benchmark")
