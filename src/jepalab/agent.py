@@ -69,10 +69,11 @@ class Agent:
         """Observation(s) -> action(s): ``(H, W, C) -> (A,)`` or ``(E, H, W, C) -> (E, A)``."""
         if self.z_goal is None:
             raise JepalabError("the agent has no goal: call set_goal(goal_obs) first")
-        z = self.model.encode(self._obs(obs))
+        images = self._obs(obs)
+        z = self.model.encode(images)
         if z.shape[0] != self.z_goal.shape[0]:
             raise JepalabError(f"got {z.shape[0]} observations for {self.z_goal.shape[0]} goals")
-        action = self.mpc.act(z, self.z_goal).numpy()
+        action = self.mpc.act(z, self.z_goal, scene=self.model.scene_map(images)).numpy()
         return action[0] if np.asarray(obs).ndim == 3 else action
 
     @property

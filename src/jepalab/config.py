@@ -42,6 +42,12 @@ class DataConfig:
     window: int = 8  # T frames and T-1 actions per training sample
     val_fraction: float = 0.05
     in_memory: bool = True  # load the dataset into RAM when it fits; False reads lazily
+    # Frames of a non-built-in env (Gymnasium id, module:Class) are its env.render() resized
+    # to obs_size x obs_size; the built-in worlds keep their own 65x65 observations.
+    obs_size: int = 64
+    # auto (scripted for the built-in worlds, random otherwise) | scripted | random |
+    # package.module:callable, called as policy(obs, info, rng) -> action (data/collect.py)
+    policy: str = "auto"
 
 
 @dataclass
@@ -53,8 +59,12 @@ class ModelConfig:
     pool: int = 2  # average-pool the image by this factor before the convolutions
     embed_dim: int = 32
     predictor: str = "mlp"  # mlp | gru | transformer
-    predictor_hidden: int = 256
+    predictor_hidden: int = 128  # the scene glimpse does the hard part; 2x faster planning than 256
     predictor_layers: int = 2
+    # > 0: the predictor also reads this many channels of a glimpse of the walls around the
+    # agent (keypoints encoder only; see world_model/scene.py). 0: the plain predictor, which
+    # must infer walls and doors from the embedding alone (20x the error at the door).
+    scene_channels: int = 4
 
 
 @dataclass
@@ -77,7 +87,10 @@ class CostConfig:
     """Intrinsic cost weights for planning (energy in embedding space)."""
 
     terminal_weight: float = 1.0  # distance of the last predicted embedding to the goal
-    running_weight: float = 0.0  # mean distance over the horizon (rewards getting there early)
+    # Mean distance over the horizon. With the terminal term alone, every plan that ends at
+    # the goal ties, however it dawdles, and receding-horizon control keeps postponing the
+    # goal; a small running term breaks the tie toward getting there early.
+    running_weight: float = 0.1
 
 
 @dataclass
@@ -85,13 +98,18 @@ class TrainConfig:
     """Optimisation, logging and checkpointing."""
 
     steps: int = 3000
-    batch_size: int = 32
+    batch_size: int = 32  # the global batch: under torchrun each rank loads batch/world_size
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 0  # 0: all cores of this process's share
+    device: str = "cpu"  # cpu | cuda (rank r of a node uses cuda:r, NCCL between ranks)
+    # bf16 autocast of the training step; on a CPU only where it has native bf16 (AVX-512
+    # BF16, AMX, Arm BF16), elsewhere emulated bf16 is slower than fp32 and the run stays fp32.
+    amp: bool = False
+    compile: bool = False  # torch.compile the loss (slow first steps; pays off on long runs)
     log_every: int = 25
     ckpt_every: int = 500
 

@@ -50,13 +50,19 @@ class MPC:
             self._plan = self._plan[mask]
 
     def act(
-        self, z0: torch.Tensor, z_goal: torch.Tensor, reset: torch.Tensor | None = None
+        self,
+        z0: torch.Tensor,
+        z_goal: torch.Tensor,
+        reset: torch.Tensor | None = None,
+        scene: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The ``(E, A)`` next actions from ``(E, D)`` current and goal embeddings.
 
         Args:
             reset: optional ``(E,)`` bool mask of environments whose episode has just
                 restarted: their warm start is dropped and every environment replans now.
+            scene: ``(E, ...)`` scene maps of the current observations, for world models
+                that read one (see :meth:`Planner.plan`).
         """
         num_envs = z0.shape[0]
         if self._num_envs is not None and num_envs != self._num_envs:
@@ -69,12 +75,18 @@ class MPC:
             raise JepalabError(f"reset must be an ({num_envs},) mask, got {tuple(reset.shape)}")
         restarted = reset is not None and bool(reset.any())
         if self._plan is None or restarted or self._executed >= self.replan_every:
-            self._replan(z0, z_goal, reset if restarted else None)
+            self._replan(z0, z_goal, reset if restarted else None, scene)
         action = self._plan[:, self._executed].clone()
         self._executed += 1
         return action
 
-    def _replan(self, z0: torch.Tensor, z_goal: torch.Tensor, reset: torch.Tensor | None) -> None:
+    def _replan(
+        self,
+        z0: torch.Tensor,
+        z_goal: torch.Tensor,
+        reset: torch.Tensor | None,
+        scene: torch.Tensor | None,
+    ) -> None:
         init = None
         if self._plan is not None:
             done = self._executed
@@ -82,7 +94,7 @@ class MPC:
             if reset is not None:
                 init = init.masked_fill(reset.to(torch.bool)[:, None, None], 0.0)
         start = time.perf_counter()
-        plan = self.planner.plan(z0, z_goal, init).actions
+        plan = self.planner.plan(z0, z_goal, init, scene).actions
         if plan.is_cuda:  # CUDA runs asynchronously: wait, or the time measures only launches
             torch.cuda.synchronize(plan.device)
         self.latencies_ms.append((time.perf_counter() - start) * 1000)

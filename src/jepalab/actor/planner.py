@@ -87,6 +87,7 @@ class Planner(ABC):
         self.bounds = bounds
         self.config = config
         self._generator = torch.Generator().manual_seed(config.seed)
+        self._scene: torch.Tensor | None = None  # set for the duration of one plan()
 
     @property
     def decisions(self) -> int:
@@ -94,7 +95,11 @@ class Planner(ABC):
         return math.ceil(self.config.horizon / self.config.action_repeat)
 
     def plan(
-        self, z0: torch.Tensor, z_goal: torch.Tensor, init: torch.Tensor | None = None
+        self,
+        z0: torch.Tensor,
+        z_goal: torch.Tensor,
+        init: torch.Tensor | None = None,
+        scene: torch.Tensor | None = None,
     ) -> PlanResult:
         """Plan from ``(E, D)`` start embeddings to ``(E, D)`` goal embeddings.
 
@@ -104,13 +109,22 @@ class Planner(ABC):
             init: optional ``(E, H, A)`` warm start, usually the previous plan shifted; the
                 first step of each held block seeds the search. Without it the search starts
                 from the zero action (projected into the bounds).
+            scene: the ``(E, ...)`` scene maps of the current observations, for world models
+                that read one (``model.scene_map(obs)``); every rollout of environment ``e``
+                reads row ``e``.
         """
         self._check_inputs(z0, z_goal, init)
-        with torch.no_grad():
-            shape = (z0.shape[0], self.decisions, self.bounds.dim)
-            start = z0.new_zeros(shape) if init is None else init[:, :: self.config.action_repeat]
-            decisions, energy = self._optimise(z0, z_goal, self.bounds.project(start.to(z0)))
-            return PlanResult(self._expand(decisions), energy)
+        self._scene = scene
+        try:
+            with torch.no_grad():
+                shape = (z0.shape[0], self.decisions, self.bounds.dim)
+                start = (
+                    z0.new_zeros(shape) if init is None else init[:, :: self.config.action_repeat]
+                )
+                decisions, energy = self._optimise(z0, z_goal, self.bounds.project(start.to(z0)))
+                return PlanResult(self._expand(decisions), energy)
+        finally:
+            self._scene = None
 
     @abstractmethod
     def _optimise(
@@ -141,7 +155,10 @@ class Planner(ABC):
         """
         num_envs, candidates = decisions.shape[:2]
         actions = self._expand(decisions).reshape(num_envs * candidates, self.config.horizon, -1)
-        pred = self.model.rollout(z0, actions)
+        if self._scene is None:
+            pred = self.model.rollout(z0, actions)
+        else:
+            pred = self.model.rollout(z0, actions, scene=self._scene)
         if pred.shape[:2] != actions.shape[:2]:
             raise JepalabError(
                 f"model.rollout returned {tuple(pred.shape)} for actions {tuple(actions.shape)}; "

@@ -6,8 +6,19 @@ predictor forward from the first embedding through all T-1 actions, and pay
     loss = prediction (rollout vs targets) + anti-collapse regulariser + inverse dynamics.
 
 Progress bar, TensorBoard scalars, a JSON-lines metrics log, the collapse monitor,
-periodic atomic safetensors checkpoints and exact resume all live here. Only rank 0 logs
-and writes, so a data-parallel wrapper can be added without touching the rest.
+periodic atomic safetensors checkpoints and exact resume all live here.
+
+Data parallel (``torchrun --nproc-per-node N -m jepalab train ...``): ``train.batch_size``
+is the global batch. As a ``DistributedSampler`` shards one shared permutation, every rank
+draws the same global batch of random windows from one stream (seeded alike on every rank)
+and loads only its own disjoint slice, ``batch_size / world_size`` windows. The global
+batch is then exactly the one a single process would train on, whatever the number of
+processes, so a data-parallel run reproduces a single-process run (rather than a run with
+other data, whose spread between seeds is far above the 2% asked of data parallelism) and
+resumes exactly with any number of processes. The regulariser sees the whole global batch
+(embeddings gathered across ranks) and gradients are averaged before clipping, so every
+rank takes the single-process optimiser step and the parameters stay identical. Only rank
+0 writes (config, logs, TensorBoard, checkpoints) and validates.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ import json
 import math
 import random
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +38,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig, from_dict, save_config
 from ..data import EpisodeDataset, WindowDataset, split_episodes
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, ConfigError, DataError
 from ..world_model import InverseDynamics, WorldModel, collapse_stats
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
@@ -36,7 +49,16 @@ from .checkpoint import (
     split_prefix,
     with_prefix,
 )
-from .distributed import DistInfo, set_threads
+from .distributed import (
+    DistInfo,
+    average_gradients,
+    barrier,
+    broadcast_modules,
+    gather_batch,
+    init_process_group,
+    mean_over_ranks,
+    set_threads,
+)
 
 KIND = "world_model"
 
@@ -62,6 +84,7 @@ def build_model(cfg: RunConfig, obs_shape: tuple[int, int, int], action_dim: int
         predictor=m.predictor,
         predictor_hidden=m.predictor_hidden,
         predictor_layers=m.predictor_layers,
+        scene_channels=m.scene_channels,
     )
 
 
@@ -72,17 +95,29 @@ def jepa_loss(
     obs: torch.Tensor,
     actions: torch.Tensor,
     idm_weight: float,
+    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-    """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D))."""
-    z = model.encode(obs)
+    """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D)).
+
+    ``gather`` (data parallel): concatenates every rank's embeddings, so that the
+    regulariser's batch statistics cover the global batch as they would in one process."""
+    if model.scene is None:
+        z = model.encode(obs)
+    else:
+        z, keypoints = model.encode_keypoints(obs)
     targets = objective.targets(obs, z)
-    pred = model.rollout(z[:, 0], actions)
+    pred = model.rollout(z[:, 0], actions, model.scene_map(obs[:, 0]))
     pred_loss = (pred - targets[:, 1:]).pow(2).mean()
     # Regularise each time step across the batch: frames of one window are not independent.
-    regs = [objective.regularizer(z[:, t]) for t in range(z.shape[1])]
+    z_all = z if gather is None else gather(z)
+    regs = [objective.regularizer(z_all[:, t]) for t in range(z.shape[1])]
     reg = torch.stack([r for r, _ in regs]).mean()
     terms = {k: float(np.mean([t[k] for _, t in regs])) for k in regs[0][1]}
     loss = pred_loss + reg
+    if model.scene is not None:
+        locator_loss = model.scene.locator_loss(z, keypoints)
+        loss = loss + locator_loss
+        terms["locator"] = locator_loss.item()
     if idm is not None:
         idm_loss = (idm(z[:, :-1], z[:, 1:]) - actions).pow(2).mean()
         loss = loss + idm_weight * idm_loss
@@ -106,6 +141,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Does ``device`` compute in bf16 natively? On a CPU without it, autocast emulates
+    bf16 and runs slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if not hasattr(torch.cpu, "get_capabilities"):  # torch < 2.10: cannot tell, stay fp32
+        return False
+    caps = torch.cpu.get_capabilities()
+    return any(caps.get(k, False) for k in ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16"))
+
+
+def train_device(requested: str, dist: DistInfo) -> torch.device:
+    if requested == "cpu":
+        return torch.device("cpu")
+    if requested != "cuda":
+        raise ConfigError(f"train.device must be cpu or cuda, got '{requested}'")
+    if torch.cuda.device_count() <= dist.local_rank:
+        raise ConfigError(
+            f"train.device is cuda but local rank {dist.local_rank} has no GPU "
+            f"({torch.cuda.device_count()} visible)"
+        )
+    return torch.device("cuda", dist.local_rank)
+
+
 class Trainer:
     """Owns the model, objective, optimiser and data of one training run."""
 
@@ -113,6 +172,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
         self._setup(cfg, dist)
+        self.loss_fn = self._compiled(jepa_loss)
         data = EpisodeDataset(cfg.data_path)
         self.obs_shape, self.action_dim = tuple(data.obs_shape), data.action_dim
         train_ids, val_ids = split_episodes(data.num_episodes, cfg.data.val_fraction, cfg.data.seed)
@@ -126,25 +186,66 @@ class Trainer:
             if cfg.objective.idm_weight > 0
             else None
         )
-        self._init_optimizer()
+        self._prepare()
 
     def _setup(self, cfg: RunConfig, dist: DistInfo | None) -> None:
-        """What every run shares: folders, threads, seeds."""
+        """What every run shares: folders, device, threads, process group, seeds."""
         self.cfg, self.dist = cfg, dist or DistInfo.from_env()
+        t, world = cfg.train, self.dist.world_size
+        if t.batch_size % world:
+            raise ConfigError(
+                f"train.batch_size ({t.batch_size}) is the global batch and must be divisible "
+                f"by the number of processes ({world})"
+            )
+        self.local_batch = t.batch_size // world
         self.out = Path(cfg.out_dir)
         self.ckpt_path = self.out / "checkpoints" / "last.safetensors"
-        set_threads(cfg.train.threads, self.dist)
-        seed_everything(cfg.train.seed + self.dist.rank)
+        self.device = train_device(t.device, self.dist)
+        self.amp = t.amp and native_bf16(self.device)
+        if t.amp and not self.amp and self.dist.is_main:
+            warnings.warn(
+                f"train.amp: {self.device} has no native bf16; training in fp32", stacklevel=3
+            )
+        set_threads(t.threads, self.dist)
+        self._owns_group = init_process_group(self.dist, self.device)
+        # The same seed on every rank: same initial weights, same random streams (windows,
+        # SIGReg directions) as one process; only each rank's slice of the batch differs.
+        seed_everything(t.seed)
 
-    def _init_optimizer(self) -> None:
+    def _compiled(self, fn: Callable) -> Callable:
+        """``torch.compile`` the loss function, not the modules: compiled modules would
+        rename their state (``_orig_mod.``) and change the checkpoint format."""
+        return torch.compile(fn) if self.cfg.train.compile else fn
+
+    def _prepare(self) -> None:
+        """Place the modules, make them identical on every rank, build the optimiser."""
+        for m in self._modules().values():
+            m.to(self.device)
+        # Gradients are averaged by hand over every trainable parameter rather than with
+        # DistributedDataParallel: DDP only syncs what runs through its wrapper's forward(),
+        # but the loss calls model.encode/rollout, the objective and the inverse-dynamics
+        # head directly, and the objective's own state (EMA target) must stay identical
+        # too. One flat all-reduce after backward covers all of them; what DDP adds
+        # (overlapping communication with backward) is noise for models this small.
+        # Ranks seed alike; the broadcast makes "identical at the start" hold whatever the
+        # seeding. Buffers never learn from the batch here (no batch norm) and the EMA
+        # target follows the identical online encoder, so the states stay identical.
+        if self.dist.world_size > 1:
+            broadcast_modules(self._modules().values())
         self.params = [
             p for m in self._modules().values() for p in m.parameters() if p.requires_grad
         ]
         self.opt = torch.optim.AdamW(
             self.params, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay
         )
-        self.sampler = torch.Generator().manual_seed(self.cfg.train.seed * 7919 + self.dist.rank)
+        self.sampler = torch.Generator().manual_seed(self.cfg.train.seed * 7919)
         self.step = 0
+
+    def _draw(self, n: int) -> list[int]:
+        """This rank's slice of one global batch of random indices into ``n`` items."""
+        idx = torch.randint(n, (self.cfg.train.batch_size,), generator=self.sampler)
+        first = self.dist.rank * self.local_batch
+        return idx[first : first + self.local_batch].tolist()
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         mods = {"model": self.model, "objective": self.objective}
@@ -154,6 +255,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def save(self) -> None:
+        """Rank 0 writes; the others hold the same state, RNG streams included."""
         if not self.dist.is_main:
             return
         tensors: dict[str, torch.Tensor] = {}
@@ -191,7 +293,8 @@ class Trainer:
             )
 
     def resume(self) -> None:
-        """Continue exactly where the last checkpoint left off."""
+        """Continue exactly where the last checkpoint left off (under torchrun every rank
+        reads the same file, with any number of ranks)."""
         tensors, meta = read_checkpoint(self.ckpt_path, self.kind)
         self._check_resume(meta)
         for name, mod in self._modules().items():
@@ -203,58 +306,81 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self, resume: bool = False, progress: bool = True) -> TrainResult:
+        """Train to ``train.steps``; rank 0 then validates. The trained model comes back
+        on the CPU, where the agent plans."""
         cfg, t = self.cfg, self.cfg.train
-        main = self.dist.is_main
-        if resume:
-            self.resume()
-        if main:
-            save_config(cfg, self.out / "config.yaml")
-            self._trim_log()
-        tb = _summary_writer(self.out / "tb") if main else None
-        bar = tqdm(total=t.steps, initial=self.step, desc="train", disable=not (main and progress))
-        start, terms = time.perf_counter(), {}
-        self.model.train()
-        while self.step < t.steps:
-            for g in self.opt.param_groups:
-                g["lr"] = lr_at(self.step, cfg)
-            loss, terms, z = self._batch_loss()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at step {self.step}")
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
-            self.opt.step()
-            self.objective.after_step(self.model)
-            self.step += 1
-            bar.update(1)
-            if main and (self.step % t.log_every == 0 or self.step == t.steps):
-                terms.update(collapse_stats(z.detach()), lr=self.opt.param_groups[0]["lr"])
-                self._log(tb, terms)
-                bar.set_postfix(loss=f"{terms['loss']:.3f}", rank=f"{terms['eff_rank']:.1f}")
-            if self.step % t.ckpt_every == 0 or self.step == t.steps:
-                self.save()
-        bar.close()
-        seconds = time.perf_counter() - start
+        main, world = self.dist.is_main, self.dist.world_size
+        tb = None
+        try:
+            if resume:
+                self.resume()
+            if main:
+                save_config(cfg, self.out / "config.yaml")
+                self._trim_log()
+                tb = _summary_writer(self.out / "tb")
+            bar = tqdm(
+                total=t.steps, initial=self.step, desc="train", disable=not (main and progress)
+            )
+            start = time.perf_counter()
+            self.model.train()
+            while self.step < t.steps:
+                for g in self.opt.param_groups:
+                    g["lr"] = lr_at(self.step, cfg)
+                with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
+                    loss, terms, z = self._batch_loss()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training loss became {float(loss)} at step {self.step}"
+                    )
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if world > 1:
+                    average_gradients(self.params, world)
+                torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
+                self.opt.step()
+                self.objective.after_step(self.model)
+                self.step += 1
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    if world > 1:  # log the global batch's terms, not rank 0's share
+                        terms = mean_over_ranks(terms, world, self.device)
+                    if main:
+                        terms.update(collapse_stats(z.detach()), lr=self.opt.param_groups[0]["lr"])
+                        self._log(tb, terms)
+                        bar.set_postfix(
+                            loss=f"{terms['loss']:.3f}", rank=f"{terms['eff_rank']:.1f}"
+                        )
+                if self.step % t.ckpt_every == 0 or self.step == t.steps:
+                    self.save()
+            bar.close()
+            seconds = time.perf_counter() - start
+            if world > 1:
+                # Wait for rank 0's last checkpoint, then leave the group before validating:
+                # a peer parked in a collective while rank 0 validates would hit the
+                # collective timeout (and NCCL's watchdog) on a long validation.
+                barrier()
+        finally:
+            if self._owns_group:
+                torch.distributed.destroy_process_group()
         final = self.validate() if main else {}
         if tb is not None:
             for k, v in final.items():
                 tb.add_scalar(f"val/{k}", v, self.step)
             tb.close()
-        self.model.eval()
+        self.model.cpu().eval()
         return TrainResult(self.model, self.step, seconds, final, self.ckpt_path)
 
     def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        """One training batch -> (loss, named terms, embeddings ``(N, D)`` for the monitor)."""
-        t = self.cfg.train
-        idx = torch.randint(len(self.train_ds), (t.batch_size,), generator=self.sampler)
-        batch = self.train_ds.batch(idx.tolist())
-        loss, terms, z = jepa_loss(
+        """This rank's share of the batch -> (loss, named terms, embeddings ``(N, D)``)."""
+        batch = self.train_ds.batch(self._draw(len(self.train_ds)))
+        loss, terms, z = self.loss_fn(
             self.model,
             self.objective,
             self.idm,
-            batch["obs"],
-            batch["actions"],
+            batch["obs"].to(self.device),
+            batch["actions"].to(self.device),
             self.cfg.objective.idm_weight,
+            gather_batch if self.dist.world_size > 1 else None,
         )
         return loss, terms, z.flatten(0, 1)
 
@@ -272,10 +398,11 @@ class Trainer:
             self.model,
             self.objective,
             self.idm,
-            batch["obs"],
-            batch["actions"],
+            batch["obs"].to(self.device),
+            batch["actions"].to(self.device),
             self.cfg.objective.idm_weight,
         )
+        z = z.cpu()  # the probe solves on the CPU
         out = {"val_pred": terms["pred"], **collapse_stats(z.flatten(0, 1))}
         if batch["states"].shape[-1] > 0:
             out.update(linear_probe(z.flatten(0, 1), batch["states"].flatten(0, 1)))
@@ -310,6 +437,8 @@ def load_world_model(path: str | Path) -> tuple[WorldModel, RunConfig]:
     """Load a trained world model (eval mode) and its run config from a checkpoint."""
     tensors, meta = read_checkpoint(path, KIND)
     cfg = from_dict(meta["config"])
+    if "scene_channels" not in meta["config"].get("model", {}):
+        cfg.model.scene_channels = 0  # saved before the scene glimpse existed
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
     try:
         model.load_state_dict(split_prefix(tensors, "model"))
