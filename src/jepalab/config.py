@@ -97,7 +97,7 @@ class CostConfig:
 class TrainConfig:
     """Optimisation, logging and checkpointing."""
 
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 32  # the global batch: under torchrun each rank loads batch/world_size
     lr: float = 1e-3
     weight_decay: float = 1e-4

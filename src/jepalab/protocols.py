@@ -15,7 +15,11 @@ import torch
 
 @runtime_checkable
 class RolloutModel(Protocol):
-    """Something that predicts future embeddings from an embedding and actions (World model)."""
+    """Something that predicts future embeddings from an embedding and actions (World model).
+
+    A model that also reads the static scene (the default world model's glimpse) takes a
+    ``scene=`` keyword as well; planners pass it only when they were given one.
+    """
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Predict embeddings after each action.
