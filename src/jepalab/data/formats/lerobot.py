@@ -28,7 +28,6 @@ pyarrow: ``pip install 'jepalab[lerobot]'``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from jepalab.data.formats.source import Source, SourceEpisode
+from jepalab.data.formats.source import Source, SourceEpisode, read_json_object
 from jepalab.data.video import iter_video
 from jepalab.errors import DataError, JepalabError
 
@@ -88,12 +87,7 @@ def _pyarrow() -> tuple[ModuleType, ModuleType]:
 def _info(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"{path.parent.parent}: no meta/info.json; not a LeRobot dataset")
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read as JSON: {err}") from err
-    if not isinstance(info, dict):
-        raise DataError(f"{path}: expected a JSON object")
+    info = read_json_object(path)
     version = info.get("codebase_version")
     if version != VERSION:
         raise DataError(

@@ -28,7 +28,6 @@ Dict and Tuple action spaces are refused.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from jepalab.data.formats.source import Source, SourceEpisode
+from jepalab.data.formats.source import Source, SourceEpisode, action_matrix, read_json_object
 from jepalab.errors import DataError
 
 MAIN_FILE = "main_data.hdf5"
@@ -81,13 +80,7 @@ def read(src: Path, obs_key: str | None = None) -> Source:
 def _metadata(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        metadata = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read as JSON: {err}") from err
-    if not isinstance(metadata, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return metadata
+    return read_json_object(path)
 
 
 def _episodes(path: Path, obs_key: str | None) -> Iterator[SourceEpisode]:
@@ -178,14 +171,7 @@ def _actions(group: h5py.Group, where: str) -> np.ndarray:
         raise DataError(
             f"{where}: actions are a dict/tuple; only Box and Discrete action spaces are supported"
         )
-    actions = _read(node, where)
-    if not (np.issubdtype(actions.dtype, np.number) or actions.dtype == bool):
-        raise DataError(f"{where}: actions have dtype {actions.dtype}; expected numbers")
-    if actions.ndim == 1:
-        actions = actions[:, None]
-    if actions.ndim != 2:
-        raise DataError(f"{where}: actions have shape {actions.shape}; expected (T, A) or (T,)")
-    return actions
+    return action_matrix(_read(node, where), where)
 
 
 def _read(node: h5py.Dataset, where: str, index: Any = ()) -> np.ndarray:

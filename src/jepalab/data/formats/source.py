@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from jepalab.errors import DataError
 
 
 @dataclass
@@ -34,3 +39,25 @@ class Source:
 
     name: str
     episodes: Iterator[SourceEpisode]
+
+
+def action_matrix(actions: np.ndarray, where: str) -> np.ndarray:
+    """Numeric actions ``(T,)`` or ``(T, A)`` as ``(T, A)``; anything else is refused."""
+    if not (np.issubdtype(actions.dtype, np.number) or actions.dtype == bool):
+        raise DataError(f"{where}: actions have dtype {actions.dtype}; expected numbers")
+    if actions.ndim == 1:
+        actions = actions[:, None]
+    if actions.ndim != 2:
+        raise DataError(f"{where}: actions have shape {actions.shape}; expected (T, A) or (T,)")
+    return actions
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object stored in ``path``."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read as JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return value

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepalab.data.formats.source import Source, SourceEpisode
+from jepalab.data.formats.source import Source, SourceEpisode, action_matrix
 from jepalab.data.video import VIDEO_SUFFIXES, iter_video
 from jepalab.errors import ConfigError, DataError
 
@@ -102,13 +102,7 @@ def load_actions(path: Path) -> np.ndarray:
             raise DataError(f"{path}: cannot read as a .npy array: {err}") from err
     else:
         actions = _read_csv(path)
-    if not (np.issubdtype(actions.dtype, np.number) or actions.dtype == bool):
-        raise DataError(f"{path}: actions have dtype {actions.dtype}; expected numbers")
-    if actions.ndim == 1:
-        actions = actions[:, None]
-    if actions.ndim != 2:
-        raise DataError(f"{path}: actions have shape {actions.shape}; expected (T - 1, A)")
-    return actions
+    return action_matrix(actions, str(path))
 
 
 def _read_csv(path: Path) -> np.ndarray:
