@@ -7,6 +7,8 @@ on 400 rendered random states. Cases:
 
 - ``wall``: beside the inner wall, away from the door, pushing into it (truth: blocked);
 - ``border``: against the border, pushing out of the picture (truth: blocked);
+- ``corner``: against the top or bottom border beside the inner wall, pushing along the
+  border into the wall (truth: blocked; where the planner's failures end);
 - ``door``: 10 px in front of the door, pushing through it (truth: passes);
 - ``free``: in the open, moving along the room.
 
@@ -33,7 +35,7 @@ from jepalab.io import atomic_write_text
 from jepalab.training import load_world_model
 from jepalab.world_model import WorldModel
 
-CASES = ("wall", "border", "door", "free")
+CASES = ("wall", "border", "corner", "door", "free")
 STEPS = 12
 
 
@@ -56,6 +58,12 @@ def situation(case: str, rng: np.random.Generator) -> tuple[tuple[int, int], tup
             ((61.4, t), (MAX_STEP, 0)),
         ][int(rng.integers(4))]
         return (wall, door), start, action
+    if case == "corner":
+        side = rng.choice([-1, 1])
+        y = rng.choice([3.6, 61.4])
+        push_y = -MAX_STEP / 2 if y < 32 else MAX_STEP / 2  # keep pressing on the border too
+        x = wall + side * (3.5 + rng.uniform(0, 6))
+        return (wall, door), (x, y), (-side * MAX_STEP * 0.85, push_y)
     if case == "door":
         side = rng.choice([-1, 1])
         return (wall, door), (wall + side * 10, door), (-side * MAX_STEP, 0)

@@ -103,3 +103,22 @@ def test_agent_rejects_wrong_observations_and_actions():
         agent.set_goal(np.zeros((65, 65, 3), np.float32))
     with pytest.raises(JepalabError, match="actions have dim 3 but the model expects 2"):
         model.rollout(torch.zeros(1, 8), torch.zeros(1, 4, 3))
+
+
+@pytest.mark.parametrize("env_name", ["two-rooms", "maze"])
+def test_agent_plans_inside_the_worlds_action_norm(env_name):
+    # The box's corners have norm 3.46 > 2.45: planning there would feed the world model
+    # actions the environment never executes (and it never saw in training).
+    from jepalab.config import RunConfig
+    from jepalab.envs import make_env
+
+    env = make_env(env_name)
+    cfg = RunConfig()
+    cfg.planner.samples, cfg.planner.elites, cfg.planner.horizon = 16, 4, 10
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    agent = Agent.for_env(model, cfg, env)
+    assert agent.mpc.planner.bounds.max_norm == pytest.approx(2.45)
+    start, goal = env.reset_task(0)
+    agent.set_goal(goal)
+    action = agent.act(start)
+    assert np.linalg.norm(action) <= 2.45 + 1e-5

@@ -41,7 +41,9 @@ class GoalTask(Protocol):
     ``reset_task`` draws a layout, a start and a goal from ``seed`` and returns the start
     observation and an observation of the world with the agent at the goal. After that the
     world is stepped with the usual Gymnasium ``step``; ``goal_distance`` and ``is_success``
-    say how the episode is going in the world's own units.
+    say how the episode is going in the world's own units. A world whose ``step`` clips
+    actions to an L2 norm should say so in an optional ``max_action_norm`` attribute: the
+    agent then plans inside that ball (:meth:`jepalab.agent.Agent.for_env`).
     """
 
     max_episode_steps: int

@@ -68,6 +68,10 @@ class DotWorld(gym.Env):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    # Steps are clipped to this L2 norm. Agents plan inside it (ActionBounds.max_norm): a
+    # planner allowed the box's corners would feed the world model actions it never saw in
+    # training, and it extrapolates them through walls.
+    max_action_norm: ClassVar[float] = MAX_STEP
 
     def __init__(
         self,
