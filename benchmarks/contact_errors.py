@@ -88,7 +88,11 @@ def position_probe(model: WorldModel, rng: np.random.Generator, n: int = 400):
 
 
 @torch.no_grad()
-def contact_errors(model: WorldModel, per_case: int = 50, seed: int = 0) -> dict[str, dict]:
+def contact_errors(
+    model: WorldModel, frame_skip: int = 1, per_case: int = 50, seed: int = 0
+) -> dict[str, dict]:
+    """Mean imagined-vs-true position error per case; the model steps ``frame_skip``
+    environment steps at a time."""
     rng = np.random.default_rng(seed)
     read = position_probe(model, rng)
     env = make_env("two-rooms", action_noise=0.0)
@@ -103,11 +107,13 @@ def contact_errors(model: WorldModel, per_case: int = 50, seed: int = 0) -> dict
                 env.step(np.array(action, np.float32))
                 truth.append(env.state.copy())
             obs = torch.from_numpy(render(*layout, np.array(start)))[None]
-            actions = torch.tensor(action).float().expand(1, STEPS, 2)
+            actions = torch.tensor(action).float().expand(1, STEPS // frame_skip, 2)
             pred = read(model.rollout(model.encode(obs), actions, model.scene_map(obs))[0])
-            errors.append(np.linalg.norm(pred - np.array(truth), axis=1))
+            true = np.array(truth)[frame_skip - 1 :: frame_skip]
+            errors.append(np.linalg.norm(pred - true, axis=1))
         e = np.array(errors)
-        out[case] = {"error_px_4": float(e[:, 3].mean()), "error_px_12": float(e[:, -1].mean())}
+        at4 = 4 // frame_skip - 1
+        out[case] = {"error_px_4": float(e[:, at4].mean()), "error_px_12": float(e[:, -1].mean())}
     return out
 
 
@@ -122,8 +128,8 @@ def main() -> None:
         path = Path(ckpt)
         if path.is_dir():
             path = path / "checkpoints" / "last.safetensors"
-        model, _ = load_world_model(path)
-        figures[ckpt] = contact_errors(model)
+        model, cfg = load_world_model(path)
+        figures[ckpt] = contact_errors(model, cfg.model.frame_skip)
         print(ckpt, json.dumps(figures[ckpt]))
     atomic_write_text(Path(args.out), json.dumps(figures, indent=2))
 

@@ -122,3 +122,22 @@ def test_agent_plans_inside_the_worlds_action_norm(env_name):
     agent.set_goal(goal)
     action = agent.act(start)
     assert np.linalg.norm(action) <= 2.45 + 1e-5
+
+
+def test_agent_holds_each_planned_action_for_frame_skip_steps():
+    from jepalab.config import RunConfig
+    from jepalab.envs import make_env
+
+    env = make_env("two-rooms")
+    cfg = RunConfig()
+    cfg.model.frame_skip = 3
+    cfg.planner.samples, cfg.planner.elites, cfg.planner.horizon = 16, 4, 6
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    agent = Agent.for_env(model, cfg, env)
+    start, goal = env.reset_task(0)
+    agent.set_goal(np.stack([goal, goal]))
+    actions = [agent.act(np.stack([start, start])) for _ in range(7)]
+    assert len(agent.latencies_ms) == 3  # planned at calls 0, 3 and 6
+    np.testing.assert_array_equal(actions[0], actions[2])
+    agent.keep(np.array([False, True]))  # a finished episode leaves the held batch too
+    assert agent.act(start[None]).shape == (1, 2)

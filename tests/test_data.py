@@ -113,6 +113,25 @@ def test_lazy_and_in_memory_windows_agree(dataset_path):
             )
 
 
+def test_strided_windows_skip_frames_and_average_actions(dataset_path, episodes):
+    # stride 2, window 3: frames s, s+2, s+4; action k is the mean of the two in between.
+    for in_memory in (False, True):
+        data = WindowDataset(dataset_path, 3, stride=2, in_memory=in_memory)
+        expected = [(e, s) for e, ep in enumerate(episodes) for s in range(len(ep["obs"]) - 4)]
+        assert len(data) == len(expected) == 1 + 3
+        for k, (e, s) in enumerate(expected):
+            ep, item = episodes[e], data[k]
+            np.testing.assert_array_equal(item["obs"], ep["obs"][s : s + 5 : 2])
+            np.testing.assert_array_equal(item["states"], ep["states"][s : s + 5 : 2])
+            pairs = ep["actions"][s : s + 4].reshape(2, 2, 2)
+            np.testing.assert_allclose(item["actions"], pairs.mean(1), rtol=1e-6)
+        stacked = data.batch([3, 0])
+        for key in ("obs", "actions", "states"):
+            torch.testing.assert_close(stacked[key], torch.stack([data[3][key], data[0][key]]))
+    with pytest.raises(DataError, match=r"no episode .* 13 frames"):
+        WindowDataset(dataset_path, 5, stride=3)
+
+
 def test_windows_without_states_are_empty(tmp_path, episodes):
     for episode in episodes:
         episode["states"] = None

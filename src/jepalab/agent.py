@@ -2,7 +2,9 @@
 
 ``Agent`` ties Perception (the encoder), the World model (the predictor), the Cost (energy
 to the goal embedding) and the Actor (Mode-2: receding-horizon planning). It works on one
-environment or a batch of them; the goal is encoded once, when it is set.
+environment or a batch of them; the goal is encoded once, when it is set. A world model
+whose step spans ``model.frame_skip`` environment steps plans once per model step and the
+agent holds each planned action for that many environment steps.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class Agent:
         energy = GoalEnergy(cfg.cost.terminal_weight, cfg.cost.running_weight)
         self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner))
         self.z_goal: torch.Tensor | None = None
+        self.frame_skip = cfg.model.frame_skip
+        self._held: np.ndarray | None = None  # (E, A) the action of the current model step
+        self._held_for = 0  # environment steps it has been returned for
 
     @classmethod
     def for_env(cls, model: WorldModel, cfg: RunConfig, env) -> Agent:
@@ -55,6 +60,7 @@ class Agent:
         """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans."""
         self.z_goal = self.model.encode(self._obs(goal_obs))
         self.mpc.reset(self.z_goal.shape[0])
+        self._held = None
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the environments where the ``(E,)`` bool ``mask`` is false (finished episodes)."""
@@ -63,6 +69,8 @@ class Agent:
         m = torch.as_tensor(np.asarray(mask, bool))
         self.mpc.keep(m)
         self.z_goal = self.z_goal[m]
+        if self._held is not None:
+            self._held = self._held[m.numpy()]
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -70,11 +78,16 @@ class Agent:
         if self.z_goal is None:
             raise JepalabError("the agent has no goal: call set_goal(goal_obs) first")
         images = self._obs(obs)
-        z = self.model.encode(images)
-        if z.shape[0] != self.z_goal.shape[0]:
-            raise JepalabError(f"got {z.shape[0]} observations for {self.z_goal.shape[0]} goals")
-        action = self.mpc.act(z, self.z_goal, scene=self.model.scene_map(images)).numpy()
-        return action[0] if np.asarray(obs).ndim == 3 else action
+        if images.shape[0] != self.z_goal.shape[0]:
+            raise JepalabError(
+                f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
+            )
+        if self._held is None or self._held_for >= self.frame_skip:
+            z = self.model.encode(images)
+            scene = self.model.scene_map(images)
+            self._held, self._held_for = self.mpc.act(z, self.z_goal, scene=scene).numpy(), 0
+        self._held_for += 1
+        return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
 
     @property
     def latencies_ms(self) -> list[float]:

@@ -1,4 +1,4 @@
-"""The ``jepalab`` command: collect, train, evaluate, demo, surprise, convert, bench.
+"""The ``jepalab`` command: collect, train, evaluate, demo, surprise, convert, bench, report.
 
 Every subcommand takes ``--config FILE.yaml`` and dotted overrides of any config key,
 e.g. ``jepalab train --train.lr 3e-4 --data.window 8``. Problems with the input end in one
@@ -22,7 +22,7 @@ def bench_config() -> RunConfig:
     """The reference Two-Rooms benchmark recipe: more data, longer training, 200 episodes."""
     cfg = RunConfig(out_dir="runs/bench-two-rooms")
     cfg.data.episodes = 2000
-    cfg.train.steps = 16000
+    cfg.train.steps = 12000
     cfg.eval.episodes = 200
     cfg.eval.batch_envs = 50
     return cfg
@@ -112,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
         "--obs-key", help="the image observation (Minari) or camera (LeRobot) to read frames from"
     )
     v.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    r = sub.add_parser(
+        "report",
+        help="one self-contained HTML page summarising a run folder",
+        description="Write a single HTML file (images embedded, no external files) with a "
+        "run's summary, config, training curves, validation and planning figures and episode "
+        "GIFs, from what the run folder holds.",
+    )
+    r.add_argument("run_dir", help="the run folder, e.g. runs/demo")
+    r.add_argument("--out", help="the HTML file to write (default <run_dir>/report.html)")
     b = add("bench", "reference benchmarks; write figures as JSON")
     b.add_argument("name", choices=BENCHES, help="which benchmark")
     b.add_argument("--out", required=True, help="JSON file for the figures")
@@ -199,6 +208,12 @@ def run(argv: list[str]) -> int:
                 f"wrote {path}: {ds.num_episodes} episodes, {ds.num_frames} frames of "
                 f"{h}x{w}x{c}, actions of dim {ds.action_dim}, from {ds.env}"
             )
+    elif args.command == "report":
+        if extra:
+            raise JepalabError(f"report takes no config overrides; got {' '.join(extra)}")
+        from .eval.report import write_report
+
+        print(f"report written: {write_report(args.run_dir, args.out)}")
     elif args.command == "bench" and args.name == "intuitive-physics":
         from .eval import intuitive_physics
 

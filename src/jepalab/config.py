@@ -65,6 +65,10 @@ class ModelConfig:
     # agent (keypoints encoder only; see world_model/scene.py). 0: the plain predictor, which
     # must infer walls and doors from the embedding alone (20x the error at the door).
     scene_channels: int = 4
+    # Environment steps per world-model step. The model predicts every frame_skip-th frame
+    # from the mean of the actions in between; the agent holds each planned action that many
+    # steps. 2 halves the sequential depth of a plan (replanning latency) for the same reach.
+    frame_skip: int = 2
 
 
 @dataclass
@@ -97,7 +101,7 @@ class CostConfig:
 class TrainConfig:
     """Optimisation, logging and checkpointing."""
 
-    steps: int = 4000
+    steps: int = 4500
     batch_size: int = 32  # the global batch: under torchrun each rank loads batch/world_size
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -112,6 +116,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the loss (slow first steps; pays off on long runs)
     log_every: int = 25
     ckpt_every: int = 500
+    # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
+    # TensorBoard (<out_dir>/tb) is written either way.
+    wandb_project: str = ""
 
 
 @dataclass

@@ -446,21 +446,25 @@ def _read(dataset: h5py.Dataset, path: Path, index: Any = ()) -> np.ndarray:
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Every window of ``window`` consecutive frames inside an episode, read lazily.
+    """Every window of ``window`` frames ``stride`` steps apart inside an episode, read lazily.
 
     The HDF5 file is opened on first access in each process, so the dataset pickles into
     DataLoader workers; each item reads only its window's slices. ``in_memory=True`` loads
-    all frames once instead (fast, for datasets that fit in RAM). Episodes shorter than
-    ``window`` contribute nothing.
+    all frames once instead (fast, for datasets that fit in RAM). Episodes shorter than a
+    window's span, ``(window - 1) * stride + 1`` frames, contribute nothing.
 
     Items are dicts: ``obs`` uint8 ``(T, H, W, C)``, ``actions`` float32 ``(T - 1, A)`` and
-    ``states`` float32 ``(T, S)`` (``(T, 0)`` without states), with ``T = window``.
+    ``states`` float32 ``(T, S)`` (``(T, 0)`` without states), with ``T = window``. With
+    ``stride > 1`` (a world model whose step is ``stride`` environment steps, see
+    ``model.frame_skip``) action ``k`` is the mean of the ``stride`` recorded actions taken
+    between frames ``k`` and ``k + 1``.
 
     Args:
         path: the dataset file.
         window: ``T``, frames per item.
         episodes: which episodes to use (default: all).
         in_memory: load everything up front.
+        stride: environment steps between consecutive frames of a window.
     """
 
     def __init__(
@@ -469,11 +473,15 @@ class WindowDataset(torch.utils.data.Dataset):
         window: int,
         episodes: Sequence[int] | None = None,
         in_memory: bool = False,
+        stride: int = 1,
     ) -> None:
         if int(window) != window or window < 1:
             raise ConfigError(f"window must be a positive integer, got {window}")
+        if int(stride) != stride or stride < 1:
+            raise ConfigError(f"stride (model.frame_skip) must be a positive integer, got {stride}")
         self.path = Path(path)
-        self.window = int(window)
+        self.window, self.stride = int(window), int(stride)
+        self.span = (self.window - 1) * self.stride + 1  # recorded frames a window covers
         with EpisodeDataset(self.path) as ds:
             self.obs_shape, self.action_dim, self.state_dim = (
                 ds.obs_shape,
@@ -491,14 +499,15 @@ class WindowDataset(torch.utils.data.Dataset):
             self.episode_ids = ids
             # Item k is the window starting at global frame _first[k].
             self._first = np.concatenate(
-                [np.arange(starts[e], starts[e + 1] - self.window + 1) for e in ids]
+                [np.arange(starts[e], starts[e + 1] - self.span + 1) for e in ids]
                 or [np.zeros(0, np.int64)]
             ).astype(np.int64)
             if len(self._first) == 0:
                 raise DataError(
                     f"{self.path}: no episode among the {len(ids)} selected has "
-                    f"{self.window} frames (longest: {int(np.diff(starts)[ids].max(initial=0))}); "
-                    "use a shorter --data.window or collect longer episodes"
+                    f"{self.span} frames (window {self.window}, stride {self.stride}; longest: "
+                    f"{int(np.diff(starts)[ids].max(initial=0))}); use a shorter --data.window "
+                    "or collect longer episodes"
                 )
             self._arrays: dict[str, np.ndarray] | None = None
             if in_memory:
@@ -535,11 +544,11 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         t0 = int(self._first[index])
-        frames = slice(t0, t0 + self.window)
-        actions = slice(t0, t0 + self.window - 1)
+        frames = slice(t0, t0 + self.span)
+        actions = slice(t0, t0 + self.span - 1)
         if self._arrays is not None:
             a = self._arrays
-            obs, act, states = a["obs"][frames].copy(), a["actions"][actions], a["states"][frames]
+            obs, act, states = a["obs"][frames], a["actions"][actions], a["states"][frames]
         else:
             f = self._h5()
             obs = _read(f["obs"], self.path, frames)
@@ -547,12 +556,12 @@ class WindowDataset(torch.utils.data.Dataset):
             states = (
                 _read(f["states"], self.path, frames)
                 if self.state_dim > 0
-                else np.zeros((self.window, 0), np.float32)
+                else np.zeros((self.span, 0), np.float32)
             )
         return {
-            "obs": torch.from_numpy(obs),
-            "actions": torch.tensor(act, dtype=torch.float32),
-            "states": torch.tensor(states, dtype=torch.float32),
+            "obs": torch.from_numpy(obs[:: self.stride].copy()),
+            "actions": torch.from_numpy(self._pool_actions(act)),
+            "states": torch.tensor(states[:: self.stride], dtype=torch.float32),
         }
 
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
@@ -562,13 +571,24 @@ class WindowDataset(torch.utils.data.Dataset):
             items = [self[i] for i in indices]
             return {k: torch.stack([item[k] for item in items]) for k in items[0]}
         first = self._first[np.asarray(indices, dtype=np.int64)][:, None]
-        frames = first + np.arange(self.window)
+        frames = first + self.stride * np.arange(self.window)
         a = self._arrays
         return {
             "obs": torch.from_numpy(a["obs"][frames]),
-            "actions": torch.from_numpy(a["actions"][frames[:, :-1]]),
+            "actions": torch.from_numpy(
+                self._pool_actions(a["actions"][first + np.arange(self.span - 1)])
+            ),
             "states": torch.from_numpy(a["states"][frames]),
         }
+
+    def _pool_actions(self, actions: np.ndarray) -> np.ndarray:
+        """``(..., (T - 1) * stride, A)`` recorded actions -> ``(..., T - 1, A)`` float32
+        means over each stride."""
+        actions = np.asarray(actions, np.float32)
+        if self.stride == 1:
+            return actions.copy()
+        shape = (*actions.shape[:-2], self.window - 1, self.stride, actions.shape[-1])
+        return actions.reshape(shape).mean(-2)
 
     def _h5(self) -> h5py.File:
         # A handle inherited through fork is not safe to use: reopen per process.

@@ -1,8 +1,9 @@
-"""Evaluation: planning success, latency, probes, plots and GIFs."""
+"""Evaluation: planning success, latency, probes, plots, GIFs and HTML run reports."""
 
 from .evaluate import EvalResult, evaluate, run_episodes
 from .plots import plot_training_curves, write_gif
 from .probe import linear_probe
+from .report import write_report
 from .stats import percentiles, wilson_interval
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "run_episodes",
     "wilson_interval",
     "write_gif",
+    "write_report",
 ]

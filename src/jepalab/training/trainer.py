@@ -5,8 +5,9 @@ predictor forward from the first embedding through all T-1 actions, and pay
 
     loss = prediction (rollout vs targets) + anti-collapse regulariser + inverse dynamics.
 
-Progress bar, TensorBoard scalars, a JSON-lines metrics log, the collapse monitor,
-periodic atomic safetensors checkpoints and exact resume all live here.
+Progress bar, TensorBoard scalars (and Weights & Biases with ``train.wandb_project``), a
+JSON-lines metrics log, the collapse monitor, periodic atomic safetensors checkpoints and
+exact resume all live here.
 
 Data parallel (``torchrun --nproc-per-node N -m jepalab train ...``): ``train.batch_size``
 is the global batch. As a ``DistributedSampler`` shards one shared permutation, every rank
@@ -176,8 +177,10 @@ class Trainer:
         data = EpisodeDataset(cfg.data_path)
         self.obs_shape, self.action_dim = tuple(data.obs_shape), data.action_dim
         train_ids, val_ids = split_episodes(data.num_episodes, cfg.data.val_fraction, cfg.data.seed)
-        self.train_ds = WindowDataset(cfg.data_path, cfg.data.window, train_ids, cfg.data.in_memory)
-        self.val_ds = WindowDataset(cfg.data_path, cfg.data.window, val_ids, cfg.data.in_memory)
+        windows = dict(window=cfg.data.window, in_memory=cfg.data.in_memory)
+        stride = cfg.model.frame_skip
+        self.train_ds = WindowDataset(cfg.data_path, episodes=train_ids, stride=stride, **windows)
+        self.val_ds = WindowDataset(cfg.data_path, episodes=val_ids, stride=stride, **windows)
 
         self.model = build_model(cfg, self.obs_shape, self.action_dim)
         self.objective = make_objective(cfg.objective, self.model)
@@ -206,6 +209,8 @@ class Trainer:
             warnings.warn(
                 f"train.amp: {self.device} has no native bf16; training in fp32", stacklevel=3
             )
+        if t.wandb_project:
+            _import_wandb()  # on every rank: all fail alike now, not rank 0 alone later
         set_threads(t.threads, self.dist)
         self._owns_group = init_process_group(self.dist, self.device)
         # The same seed on every rank: same initial weights, same random streams (windows,
@@ -310,14 +315,14 @@ class Trainer:
         on the CPU, where the agent plans."""
         cfg, t = self.cfg, self.cfg.train
         main, world = self.dist.is_main, self.dist.world_size
-        tb = None
+        trackers = None
         try:
             if resume:
                 self.resume()
             if main:
                 save_config(cfg, self.out / "config.yaml")
                 self._trim_log()
-                tb = _summary_writer(self.out / "tb")
+                trackers = Trackers(cfg, self.out)
             bar = tqdm(
                 total=t.steps, initial=self.step, desc="train", disable=not (main and progress)
             )
@@ -346,7 +351,7 @@ class Trainer:
                         terms = mean_over_ranks(terms, world, self.device)
                     if main:
                         terms.update(collapse_stats(z.detach()), lr=self.opt.param_groups[0]["lr"])
-                        self._log(tb, terms)
+                        self._log(trackers, terms)
                         bar.set_postfix(
                             loss=f"{terms['loss']:.3f}", rank=f"{terms['eff_rank']:.1f}"
                         )
@@ -363,10 +368,9 @@ class Trainer:
             if self._owns_group:
                 torch.distributed.destroy_process_group()
         final = self.validate() if main else {}
-        if tb is not None:
-            for k, v in final.items():
-                tb.add_scalar(f"val/{k}", v, self.step)
-            tb.close()
+        if trackers is not None:
+            trackers.log("val", final, self.step)
+            trackers.close()
         self.model.cpu().eval()
         return TrainResult(self.model, self.step, seconds, final, self.ckpt_path)
 
@@ -410,9 +414,8 @@ class Trainer:
         return out
 
     # ---------------------------------------------------------------- logging
-    def _log(self, tb, terms: dict[str, float]) -> None:
-        for k, v in terms.items():
-            tb.add_scalar(f"train/{k}", v, self.step)
+    def _log(self, trackers: Trackers, terms: dict[str, float]) -> None:
+        trackers.log("train", terms, self.step)
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.step, **terms}) + "\n")
 
@@ -433,12 +436,63 @@ def _summary_writer(path: Path):
     return SummaryWriter(str(path))
 
 
+def _import_wandb():
+    """``wandb``, imported only when a run asks for it: it is an optional dependency."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError(
+            "train.wandb_project is set but wandb is not installed: "
+            "pip install wandb (or pip install jepalab[wandb])"
+        ) from None
+    return wandb
+
+
+class Trackers:
+    """Where rank 0 sends scalars: TensorBoard (``<out>/tb``) always, and a Weights & Biases
+    run when ``train.wandb_project`` is set. One place, so both get the same numbers."""
+
+    def __init__(self, cfg: RunConfig, out: Path) -> None:
+        self.wandb = None
+        if cfg.train.wandb_project:  # opened first: a failure leaves no TensorBoard file open
+            wandb = _import_wandb()
+            try:
+                self.wandb = wandb.init(
+                    project=cfg.train.wandb_project,
+                    dir=str(out),
+                    config=cfg.to_dict(),
+                    name=out.resolve().name,
+                )
+            except Exception as e:  # not logged in, offline, bad project: the user's to fix
+                raise ConfigError(
+                    f"wandb.init failed for project '{cfg.train.wandb_project}': {e} "
+                    "(run `wandb login`, or set WANDB_MODE=offline)"
+                ) from None
+        self.tb = _summary_writer(out / "tb")
+
+    def log(self, prefix: str, scalars: dict[str, float], step: int) -> None:
+        """Log ``scalars`` as ``prefix/name`` at ``step``."""
+        named = {f"{prefix}/{k}": v for k, v in scalars.items()}
+        for k, v in named.items():
+            self.tb.add_scalar(k, v, step)
+        if self.wandb is not None:
+            self.wandb.log(named, step=step)
+
+    def close(self) -> None:
+        self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
 def load_world_model(path: str | Path) -> tuple[WorldModel, RunConfig]:
     """Load a trained world model (eval mode) and its run config from a checkpoint."""
     tensors, meta = read_checkpoint(path, KIND)
     cfg = from_dict(meta["config"])
-    if "scene_channels" not in meta["config"].get("model", {}):
+    saved = meta["config"].get("model", {})
+    if "scene_channels" not in saved:
         cfg.model.scene_channels = 0  # saved before the scene glimpse existed
+    if "frame_skip" not in saved:
+        cfg.model.frame_skip = 1  # saved before world-model steps could span several
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
     try:
         model.load_state_dict(split_prefix(tensors, "model"))
