@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+from .errors import DataError
 
 
 @contextlib.contextmanager
@@ -38,3 +42,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object stored in ``path``."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read as JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return value

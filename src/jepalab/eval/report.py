@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import JepalabError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, read_json_object
 from .plots import CURVES, plot_training_curves
 
 MAX_GIFS = 16  # the page stays a few MB even when eval.gifs is large
@@ -124,15 +124,7 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise JepalabError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise JepalabError(f"{path} does not hold a JSON object")
-    return data
+    return read_json_object(path) if path.is_file() else None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from jepalab.data.formats.source import Source, SourceEpisode, read_json_object
+from jepalab.data.formats.source import Source, SourceEpisode
 from jepalab.data.video import iter_video
 from jepalab.errors import DataError, JepalabError
+from jepalab.io import read_json_object
 
 VERSION = "v3.0"
 ACTION = "action"

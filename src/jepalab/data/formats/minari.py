@@ -36,8 +36,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from jepalab.data.formats.source import Source, SourceEpisode, action_matrix, read_json_object
+from jepalab.data.formats.source import Source, SourceEpisode, action_matrix
 from jepalab.errors import DataError
+from jepalab.io import read_json_object
 
 MAIN_FILE = "main_data.hdf5"
 METADATA_FILE = "metadata.json"

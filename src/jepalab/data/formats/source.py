@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -50,14 +47,3 @@ def action_matrix(actions: np.ndarray, where: str) -> np.ndarray:
     if actions.ndim != 2:
         raise DataError(f"{where}: actions have shape {actions.shape}; expected (T, A) or (T,)")
     return actions
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """The JSON object stored in ``path``."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot read as JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return value
