@@ -1,10 +1,17 @@
-"""The agent's perception-action loop: observe, encode, plan through the world model, act.
+"""The agent's perception-action loop: observe, encode, decide (react or plan), act.
 
-``Agent`` ties Perception (the encoder), the World model (the predictor), the Cost (energy
-to the goal embedding) and the Actor (Mode-2: receding-horizon planning). It works on one
-environment or a batch of them; the goal is encoded once, when it is set. A world model
-whose step spans ``model.frame_skip`` environment steps plans once per model step and the
-agent holds each planned action for that many environment steps.
+``Agent`` ties Perception (the encoder), the World model (the predictor), the Cost (goal
+energy, optionally the trained critic as terminal cost) and the Actor: Mode-2
+(receding-horizon planning through the world model) and, when given, Mode-1 (a policy
+distilled from Mode-2, one forward pass). It works on one environment or a batch of them;
+the goal is encoded once, when it is set. A world model whose step spans
+``model.frame_skip`` environment steps decides once per model step and the agent holds
+each action for that many environment steps.
+
+With a Mode-1 policy and ``agent.mode = "auto"`` (the default) every decision starts with
+Mode-1; Mode-2 takes over, per environment, where Mode-1 is unsure (its ensemble disagrees
+by more than ``agent.max_spread``) or stuck (the cost to come has not improved for
+``agent.patience`` decisions). :attr:`Agent.mode_counts` counts which mode acted.
 """
 
 from __future__ import annotations
@@ -15,29 +22,57 @@ import numpy as np
 import torch
 
 from .actor import MPC, ActionBounds, make_planner
+from .actor.policy import Mode1Policy
 from .config import RunConfig
-from .cost import GoalEnergy
+from .cost import Critic, GoalEnergy, goal_cost
 from .errors import JepalabError
 from .world_model import WorldModel
 
+MODES = ("auto", "mode1", "mode2")
+
 
 class Agent:
-    """A goal-conditioned agent that plans in latent space (the paper's Mode-2)."""
+    """A goal-conditioned agent that reacts (Mode-1) or plans in latent space (Mode-2)."""
 
-    def __init__(self, model: WorldModel, cfg: RunConfig, bounds: ActionBounds) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        cfg: RunConfig,
+        bounds: ActionBounds,
+        critic: Critic | None = None,
+        policy: Mode1Policy | None = None,
+    ) -> None:
+        if cfg.agent.mode not in MODES:
+            raise JepalabError(f"agent.mode must be one of {MODES}, got '{cfg.agent.mode}'")
+        if cfg.agent.mode == "mode1" and policy is None:
+            raise JepalabError("agent.mode 'mode1' needs a Mode-1 policy")
         self.model, self.cfg = model.eval(), cfg
-        energy = GoalEnergy(cfg.cost.terminal_weight, cfg.cost.running_weight)
+        c = cfg.cost
+        energy = GoalEnergy(c.terminal_weight, c.running_weight, critic, c.critic_weight)
         self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner))
+        self.critic, self.policy = critic, policy
+        self.mode = cfg.agent.mode if policy is not None else "mode2"
+        self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
+        self.decisions = 0  # decision steps taken (each may serve a batch of environments)
         self.z_goal: torch.Tensor | None = None
         self.frame_skip = cfg.model.frame_skip
         self._held: np.ndarray | None = None  # (E, A) the action of the current model step
         self._held_for = 0  # environment steps it has been returned for
+        self._planned: torch.Tensor | None = None  # (E,) bool: Mode-2 made the last decision
+        self._best: torch.Tensor | None = None  # (E,) lowest cost to come seen this episode
+        self._since: torch.Tensor | None = None  # (E,) decisions since it last improved
 
     @classmethod
-    def for_env(cls, model: WorldModel, cfg: RunConfig, env) -> Agent:
+    def for_env(
+        cls,
+        model: WorldModel,
+        cfg: RunConfig,
+        env,
+        critic: Critic | None = None,
+        policy: Mode1Policy | None = None,
+    ) -> Agent:
         """An agent whose actions respect ``env``'s action space (and norm limit, if any)."""
-        max_norm = getattr(env, "max_action_norm", None)
-        return cls(model, cfg, ActionBounds.from_space(env.action_space, max_norm=max_norm))
+        return cls(model, cfg, bounds_for(env), critic, policy)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, env) -> Agent:
@@ -59,8 +94,12 @@ class Agent:
     def set_goal(self, goal_obs: np.ndarray) -> None:
         """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans."""
         self.z_goal = self.model.encode(self._obs(goal_obs))
-        self.mpc.reset(self.z_goal.shape[0])
+        num_envs = self.z_goal.shape[0]
+        self.mpc.reset(num_envs)
         self._held = None
+        self._planned = torch.zeros(num_envs, dtype=torch.bool)
+        self._best = torch.full((num_envs,), float("inf"))
+        self._since = torch.zeros(num_envs, dtype=torch.long)
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the environments where the ``(E,)`` bool ``mask`` is false (finished episodes)."""
@@ -69,6 +108,7 @@ class Agent:
         m = torch.as_tensor(np.asarray(mask, bool))
         self.mpc.keep(m)
         self.z_goal = self.z_goal[m]
+        self._planned, self._best, self._since = self._planned[m], self._best[m], self._since[m]
         if self._held is not None:
             self._held = self._held[m.numpy()]
 
@@ -83,12 +123,48 @@ class Agent:
                 f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
             )
         if self._held is None or self._held_for >= self.frame_skip:
-            z = self.model.encode(images)
-            scene = self.model.scene_map(images)
-            self._held, self._held_for = self.mpc.act(z, self.z_goal, scene=scene).numpy(), 0
+            self._held, self._held_for = self._decide(images).numpy(), 0
         self._held_for += 1
         return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
 
+    def _decide(self, images: torch.Tensor) -> torch.Tensor:
+        """``(E, H, W, C)`` observations -> ``(E, A)`` actions, by Mode-1 or Mode-2 per env."""
+        self.decisions += 1
+        z = self.model.encode(images)
+        plan = torch.ones(len(z), dtype=torch.bool)
+        if self.mode != "mode2":
+            action, spread = self.policy(z, self.z_goal)
+            if self.mode == "auto":
+                plan = (spread > self.cfg.agent.max_spread) | self._stuck(z)
+            else:
+                plan = torch.zeros_like(plan)
+        if plan.any():
+            # a warm start is only valid where Mode-2 made the previous decision as well
+            planned = self.mpc.act(
+                z, self.z_goal, reset=~self._planned, scene=self.model.scene_map(images)
+            )
+            action = planned if plan.all() else torch.where(plan[:, None], planned, action)
+        self._planned = plan
+        n2 = int(plan.sum())
+        self.mode_counts["mode2"] += n2
+        self.mode_counts["mode1"] += len(z) - n2
+        return action
+
+    def _stuck(self, z: torch.Tensor) -> torch.Tensor:
+        """``(E,)`` bool: the cost to come has not improved for ``agent.patience`` decisions."""
+        critic = self.critic or goal_cost
+        cost = critic(z, self.z_goal)
+        better = cost < self._best
+        self._best = torch.minimum(cost, self._best)
+        self._since = torch.where(better, 0, self._since + 1)
+        return self._since >= self.cfg.agent.patience
+
     @property
     def latencies_ms(self) -> list[float]:
+        """Milliseconds of every Mode-2 replanning."""
         return self.mpc.latencies_ms
+
+
+def bounds_for(env) -> ActionBounds:
+    """The actions ``env`` accepts: its action space and its norm limit, if it has one."""
+    return ActionBounds.from_space(env.action_space, max_norm=getattr(env, "max_action_norm", None))

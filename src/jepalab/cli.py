@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides, load_config, parse_overrides
 from .errors import JepalabError
 
-BENCHES = ("two-rooms", "intuitive-physics", "ddp")
+BENCHES = ("two-rooms", "intuitive-physics", "ddp", "agent")
 
 
 def bench_config() -> RunConfig:
@@ -73,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     e = add("evaluate", "plan to reach goals with a trained model; success rate and latency")
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
     e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
+    e.add_argument(
+        "--critic",
+        help="a trained critic (critic.safetensors from bench agent): the planner's terminal "
+        "cost, weighted by --cost.critic_weight",
+    )
+    e.add_argument(
+        "--mode1",
+        help="a distilled Mode-1 policy (mode1.safetensors from bench agent); --agent.mode "
+        "auto (default), mode1 or mode2 chooses who acts",
+    )
     d = add("demo", "collect, train, plan and evaluate in one go (Two-Rooms; --env.name maze)")
     d.add_argument("--out", help="run folder (default runs/demo)")
     s = sub.add_parser(
@@ -126,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="JSON file for the figures")
     b.add_argument("--run-dir", help="run folder (default runs/bench-<name>)")
     b.add_argument(
-        "--checkpoint", help="intuitive-physics: score this video JEPA instead of training one"
+        "--checkpoint",
+        help="intuitive-physics: score this video JEPA instead of training one; agent: use "
+        "this world model (checkpoint or run folder) instead of training one",
     )
     b.add_argument(
         "--baseline-checkpoint",
@@ -175,7 +187,12 @@ def run(argv: list[str]) -> int:
         )
         if args.out:
             cfg.out_dir = args.out
-        res = pipeline.evaluate(model, cfg)
+        from .actor import load_policy
+        from .cost import load_critic
+
+        critic = load_critic(args.critic) if args.critic else None
+        policy = load_policy(args.mode1) if args.mode1 else None
+        res = pipeline.evaluate(model, cfg, critic=critic, policy=policy)
         lo, hi = res.ci95
         print(
             f"success_rate={res.success_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}) "
@@ -232,12 +249,33 @@ def run(argv: list[str]) -> int:
         print("by type: " + " ".join(f"{k}={v:.3f}" for k, v in f["pair_accuracy_by_type"].items()))
         if "baseline" in f:
             print(f"pixel baseline: pair_accuracy={f['baseline']['pair_accuracy']:.3f}")
+    elif args.command == "bench" and args.name == "agent":
+        from .eval import agent_bench
+        from .io import atomic_write_text
+
+        if args.baseline_checkpoint:
+            raise JepalabError("--baseline-checkpoint applies to the intuitive-physics benchmark")
+        cfg = _config(args, extra, bench_config())
+        cfg.out_dir = args.run_dir or "runs/bench-agent"
+        f = agent_bench.run_bench(cfg, args.checkpoint)
+        atomic_write_text(Path(args.out), json.dumps(f, indent=2))
+        c, m = f["critic"], f["mode1"]
+        print(
+            f"critic: short horizon {c['short_horizon']} + critic {c['short_horizon_success']:.3f}"
+            f" vs full horizon {c['full_horizon']} {c['full_horizon_success']:.3f}, "
+            f"{c['speedup']:.1f}x faster"
+        )
+        print(
+            f"mode-1: agent {m['success']:.3f} (Mode-1 acts in {m['auto']['mode1_fraction']:.0%}"
+            f" of decisions) vs Mode-2 {m['mode2_success']:.3f}; Mode-1 alone "
+            f"{m['mode1_only_success']:.3f}; Mode-1 {m['latency_ratio']:.0f}x faster per decision"
+        )
     elif args.command == "bench" and args.name == "ddp":
         from .eval import ddp_bench
         from .io import atomic_write_text
 
         if args.checkpoint or args.baseline_checkpoint:
-            raise JepalabError("--checkpoint options apply to the intuitive-physics benchmark")
+            raise JepalabError("--checkpoint options do not apply to the ddp benchmark")
         cfg = _config(args, extra, ddp_bench.bench_config())
         if args.run_dir:
             cfg.out_dir = args.run_dir
@@ -250,7 +288,7 @@ def run(argv: list[str]) -> int:
         )
     elif args.command == "bench":
         if args.checkpoint or args.baseline_checkpoint:
-            raise JepalabError("--checkpoint options apply to the intuitive-physics benchmark")
+            raise JepalabError("--checkpoint options do not apply to the two-rooms benchmark")
         cfg = _config(args, extra, bench_config())
         if args.run_dir:
             cfg.out_dir = args.run_dir

@@ -95,6 +95,8 @@ class CostConfig:
     # the goal ties, however it dawdles, and receding-horizon control keeps postponing the
     # goal; a small running term breaks the tie toward getting there early.
     running_weight: float = 0.1
+    # The trained critic's cost to come after the horizon (used only when a critic is given).
+    critic_weight: float = 1.0
 
 
 @dataclass
@@ -119,6 +121,23 @@ class TrainConfig:
     # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
     # TensorBoard (<out_dir>/tb) is written either way.
     wandb_project: str = ""
+
+
+@dataclass
+class AgentConfig:
+    """How the agent chooses between reacting (Mode-1) and deliberating (Mode-2)."""
+
+    mode: str = "auto"  # auto | mode1 | mode2; without a Mode-1 policy the agent always plans
+    # auto: Mode-2 acts where Mode-1's ensemble spread (in action scales) exceeds this ...
+    max_spread: float = 0.25
+    # ... or where the cost to come (critic, else goal distance) has not improved for this
+    # many decisions: Mode-1 is stuck, deliberate.
+    patience: int = 3
+    # Learning from experience (jepalab bench agent): Mode-2 episodes gathered into the
+    # short-term memory, then TD steps for the critic and imitation steps for Mode-1.
+    memory_episodes: int = 300
+    critic_steps: int = 20000
+    mode1_steps: int = 5000
 
 
 @dataclass
@@ -166,6 +185,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
 

@@ -18,7 +18,9 @@ from typing import Any
 
 import torch
 
+from .actor import Mode1Policy
 from .config import RunConfig, save_config
+from .cost import Critic
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
@@ -58,12 +60,20 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainR
     return result
 
 
-def evaluate(model: WorldModel, cfg: RunConfig, progress: bool = True) -> EvalResult:
-    """Planning success on held-out seeded episodes; writes ``<out_dir>/eval``."""
+def evaluate(
+    model: WorldModel,
+    cfg: RunConfig,
+    progress: bool = True,
+    critic: Critic | None = None,
+    policy: Mode1Policy | None = None,
+) -> EvalResult:
+    """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
+    uses the trained ``critic`` and Mode-1 ``policy`` when given."""
     seed_range = None
     if cfg.data_path.exists():
         seed_range = EpisodeDataset(cfg.data_path).seed_range
-    return evaluate_model(model, cfg, Path(cfg.out_dir) / "eval", seed_range, progress)
+    out = Path(cfg.out_dir) / "eval"
+    return evaluate_model(model, cfg, out, seed_range, progress, critic, policy)
 
 
 def machine() -> dict[str, Any]:

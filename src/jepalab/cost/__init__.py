@@ -1,5 +1,13 @@
-"""Costs the Actor minimises over the world model's imagined futures."""
+"""The Cost module: the hard-wired intrinsic cost and the trainable critic."""
 
-from .intrinsic import GoalEnergy
+from .critic import Critic, load_critic, save_critic, train_critic
+from .intrinsic import GoalEnergy, goal_cost
 
-__all__ = ["GoalEnergy"]
+__all__ = [
+    "Critic",
+    "GoalEnergy",
+    "goal_cost",
+    "load_critic",
+    "save_critic",
+    "train_critic",
+]

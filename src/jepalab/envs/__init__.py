@@ -21,7 +21,15 @@ from jepalab.errors import JepalabError
 if TYPE_CHECKING:
     from jepalab.config import EnvConfig
 
-__all__ = ["ENVS", "MazeEnv", "TwoRoomsEnv", "config_kwargs", "load_object", "make_env"]
+__all__ = [
+    "ENVS",
+    "MazeEnv",
+    "TwoRoomsEnv",
+    "config_kwargs",
+    "env_from_config",
+    "load_object",
+    "make_env",
+]
 
 ENVS: dict[str, type[gym.Env]] = {"two-rooms": TwoRoomsEnv, "maze": MazeEnv}
 
@@ -65,6 +73,11 @@ def config_kwargs(cfg: EnvConfig) -> dict[str, Any]:
     """Constructor keyword arguments for ``make_env(cfg.name)`` from the config:
     ``action_noise`` belongs to the built-in worlds, other environments get none."""
     return {"action_noise": cfg.action_noise} if cfg.name in ENVS else {}
+
+
+def env_from_config(cfg: EnvConfig) -> gym.Env:
+    """The environment ``cfg`` describes."""
+    return make_env(cfg.name, **config_kwargs(cfg))
 
 
 def load_object(spec: str, what: str) -> Any:

@@ -17,11 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..actor.policy import Mode1Policy
 from ..agent import Agent
 from ..config import RunConfig
-from ..envs import config_kwargs, make_env
+from ..cost import Critic, goal_cost
+from ..envs import env_from_config
 from ..errors import JepalabError
 from ..io import atomic_write_text
+from ..memory import ShortTermMemory
 from ..world_model import WorldModel
 from .plots import episode_frame, write_gif
 from .stats import percentiles, wilson_interval
@@ -59,22 +62,32 @@ def run_episodes(
     cfg: RunConfig,
     seeds: list[int],
     record: int = 0,
+    agent: Agent | None = None,
+    memory: ShortTermMemory | None = None,
 ) -> tuple[list[bool], list[float], list[int], list[list[np.ndarray]]]:
     """Run one batch of episodes side by side; returns successes, final distances, steps and
-    the frames of the first ``record`` episodes."""
-    envs = [make_env(cfg.env.name, **config_kwargs(cfg.env)) for _ in seeds]
+    the frames of the first ``record`` episodes.
+
+    ``agent`` defaults to a planning agent built from ``cfg``. With a ``memory``, every
+    episode is stored in it at the world model's time step (every ``frame_skip``
+    environment steps): the embeddings, the actions taken and their goal costs.
+    """
+    envs = [env_from_config(cfg.env) for _ in seeds]
     starts, goals = zip(
         *(env.reset_task(s) for env, s in zip(envs, seeds, strict=True)), strict=True
     )
     obs = np.stack(starts)
-    agent = Agent.for_env(model, cfg, envs[0])
+    agent = agent or Agent.for_env(model, cfg, envs[0])
     agent.set_goal(np.stack(goals))
+    trace = _Trace(model, agent.z_goal, len(envs)) if memory is not None else None
     done = np.zeros(len(envs), bool)
     steps = np.zeros(len(envs), int)
     frames = [[episode_frame(starts[i], goals[i])] for i in range(min(record, len(envs)))]
     live = np.arange(len(envs))  # episodes still running; the agent plans for these only
-    for _ in range(envs[0].max_episode_steps):
+    for t in range(envs[0].max_episode_steps):
         actions = agent.act(obs[live])
+        if trace is not None and t % agent.frame_skip == 0:
+            trace.observe(live, obs[live], actions)
         for i, action in zip(live, actions, strict=True):
             o, _, terminated, truncated, _ = envs[i].step(action)
             obs[i], steps[i] = o, steps[i] + 1
@@ -87,14 +100,44 @@ def run_episodes(
             agent.keep(~done[live])
             live = live[~done[live]]
     success = [bool(env.is_success()) for env in envs]
+    if trace is not None:
+        trace.store(memory, obs, success)
     return success, [float(env.goal_distance()) for env in envs], steps.tolist(), frames
 
 
+class _Trace:
+    """Per-episode embeddings and actions at world-model steps, for the short-term memory."""
+
+    def __init__(self, model: WorldModel, z_goal: torch.Tensor, num_envs: int) -> None:
+        self.model, self.z_goal = model, z_goal.clone()
+        self.states: list[list[torch.Tensor]] = [[] for _ in range(num_envs)]
+        self.actions: list[list[torch.Tensor]] = [[] for _ in range(num_envs)]
+
+    def observe(self, envs: np.ndarray, obs: np.ndarray, actions: np.ndarray) -> None:
+        z = self.model.encode(torch.from_numpy(obs))
+        for k, i in enumerate(envs):
+            self.states[i].append(z[k])
+            self.actions[i].append(torch.as_tensor(actions[k]).float())
+
+    def store(self, memory: ShortTermMemory, final_obs: np.ndarray, success: list[bool]) -> None:
+        """Close every episode with its final observation; reached goals are terminal."""
+        z_final = self.model.encode(torch.from_numpy(final_obs))
+        for i, ok in enumerate(success):
+            states = torch.stack([*self.states[i], z_final[i]])
+            goal = self.z_goal[i]
+            memory.add_episode(
+                states, torch.stack(self.actions[i]), goal_cost(states[1:], goal), goal, ok
+            )
+
+
 @torch.no_grad()
-def replan_latency(model: WorldModel, cfg: RunConfig, replans: int) -> list[float]:
-    """Wall-clock milliseconds of each replanning step for one environment."""
-    env = make_env(cfg.env.name, **config_kwargs(cfg.env))
-    agent = Agent.for_env(model, cfg, env)
+def replan_latency(
+    model: WorldModel, cfg: RunConfig, replans: int, agent: Agent | None = None
+) -> list[float]:
+    """Wall-clock milliseconds of each decision step (observation in, action out) for one
+    environment, of ``agent``, by default a planning agent built from ``cfg``."""
+    env = env_from_config(cfg.env)
+    agent = agent or Agent.for_env(model, cfg, env)
     times: list[float] = []
     seed = cfg.eval.seed
     while len(times) < replans:
@@ -103,10 +146,10 @@ def replan_latency(model: WorldModel, cfg: RunConfig, replans: int) -> list[floa
         agent.set_goal(goal)
         done = False
         while not done and len(times) < replans:
-            planned = len(agent.latencies_ms)
-            t0 = time.perf_counter()  # observation in, action out: encode + plan
+            decided = agent.decisions
+            t0 = time.perf_counter()  # observation in, action out: encode + decide
             action = agent.act(obs)
-            if len(agent.latencies_ms) > planned:  # not a step that holds the last action
+            if agent.decisions > decided:  # not a step that holds the last action
                 times.append((time.perf_counter() - t0) * 1e3)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
@@ -119,8 +162,11 @@ def evaluate(
     out_dir: str | Path | None = None,
     train_seed_range: tuple[int, int] | None = None,
     progress: bool = True,
+    critic: Critic | None = None,
+    policy: Mode1Policy | None = None,
 ) -> EvalResult:
-    """Planning success over ``cfg.eval.episodes`` seeded episodes, with GIFs and latency."""
+    """Goal-reaching success over ``cfg.eval.episodes`` seeded episodes, with GIFs and the
+    decision latency; the agent uses ``critic`` and ``policy`` (Mode-1) when given."""
     check_disjoint_seeds(cfg, train_seed_range)
     model.eval()
     e = cfg.eval
@@ -135,7 +181,8 @@ def evaluate(
     for b in range(0, len(seeds), e.batch_envs):
         batch = seeds[b : b + e.batch_envs]
         record = max(0, e.gifs - b) if out is not None else 0
-        s, d, n, frames = run_episodes(model, cfg, batch, record)
+        agent = Agent.for_env(model, cfg, env_from_config(cfg.env), critic, policy)
+        s, d, n, frames = run_episodes(model, cfg, batch, record, agent)
         success += s
         dists += d
         steps += n
@@ -145,7 +192,8 @@ def evaluate(
         bar.set_postfix(success=f"{np.mean(success):.3f}")
     bar.close()
     seconds = time.perf_counter() - t0
-    lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans))
+    agent = Agent.for_env(model, cfg, env_from_config(cfg.env), critic, policy)
+    lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans, agent))
     k = int(sum(success))
     ok_steps = [n for n, s in zip(steps, success, strict=True) if s]
     result = EvalResult(

@@ -1,0 +1,150 @@
+"""The Actor's Mode-1: a fast reactive policy distilled from Mode-2's plans.
+
+Mode-2 deliberates: it searches action sequences through the world model (tens of
+milliseconds). Mode-1 reacts: one forward pass maps ``(state, goal)`` embeddings to an
+action. It is trained by imitation of the actions Mode-2 chose (stored in the short-term
+memory) and is an ensemble of ``members`` small MLPs evaluated as one batched matrix
+product, so it also says how *unsure* it is: the spread of its members' actions. The agent
+acts with Mode-1 and hands over to Mode-2 where that spread is large (the paper's
+"system 1 / system 2").
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import CheckpointError, JepalabError
+from ..memory import ShortTermMemory
+from ..training.checkpoint import read_checkpoint, save_checkpoint
+from .bounds import ActionBounds
+
+
+class _EnsembleLinear(nn.Module):
+    """``members`` independent linear layers: ``(M, N, I) -> (M, N, O)``."""
+
+    def __init__(self, members: int, fan_in: int, fan_out: int) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Mode1Policy(nn.Module):
+    """``pi(s, g)``: ``(N, D), (N, D) -> (N, A)`` actions inside ``bounds``, with the
+    ``(N,)`` spread of the ensemble in units of the action scale.
+
+    Each member is an MLP on ``[s, g, s - g]``; members differ by their initialisation and
+    their bootstrap of the training batches.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        bounds: ActionBounds,
+        hidden: int = 256,
+        members: int = 5,
+    ) -> None:
+        super().__init__()
+        if members < 1:
+            raise JepalabError(f"the Mode-1 policy needs at least one member, got {members}")
+        self.embed_dim, self.bounds, self.members = embed_dim, bounds, members
+        self.layers = nn.ModuleList(
+            [
+                _EnsembleLinear(members, 3 * embed_dim, hidden),
+                _EnsembleLinear(members, hidden, hidden),
+                _EnsembleLinear(members, hidden, bounds.dim),
+            ]
+        )
+        self.register_buffer("scale", bounds.scale.clone())
+
+    def members_actions(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """``(M, N, A)`` unprojected action of every member."""
+        if state.shape[-1] != self.embed_dim or goal.shape != state.shape or state.dim() != 2:
+            raise JepalabError(
+                f"the Mode-1 policy takes states and goals of shape (N, {self.embed_dim}); "
+                f"got {tuple(state.shape)} and {tuple(goal.shape)}"
+            )
+        x = torch.cat([state, goal, state - goal], -1).expand(self.members, -1, -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.silu(x)
+        return x * self.scale
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ensemble-mean action, projected into the bounds, and its ``(N,)`` spread."""
+        acts = self.members_actions(state, goal)
+        spread = (acts.std(0, correction=0) / self.scale).norm(dim=-1)
+        return self.bounds.project(acts.mean(0)), spread
+
+
+def distill(
+    policy: Mode1Policy,
+    memory: ShortTermMemory,
+    steps: int = 5000,
+    batch: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Imitate the actions stored in ``memory`` (Mode-2's choices, for the episode's own goal);
+    returns the loss every 100 steps. Each member sees its own bootstrap of every batch."""
+    if len(memory) == 0:
+        raise JepalabError("the Mode-1 policy cannot train: the short-term memory is empty")
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    policy.train()
+    for step in tqdm(range(steps), desc="mode-1", disable=not progress):
+        b = memory.sample(batch, gen)
+        pred = policy.members_actions(b.state, b.goal)  # (M, N, A)
+        err = ((pred - b.action) / policy.scale).square().sum(-1)  # (M, N)
+        weight = torch.poisson(torch.ones_like(err), generator=gen)  # bootstrap per member
+        loss = (weight * err).sum() / weight.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0:
+            losses.append(loss.item())
+    policy.eval()
+    return losses
+
+
+POLICY_KIND = "mode1-policy"
+
+
+def save_policy(policy: Mode1Policy, path: str | Path) -> None:
+    """Write the Mode-1 policy to a safetensors checkpoint (atomically)."""
+    b = policy.bounds
+    meta = {
+        "kind": POLICY_KIND,
+        "embed_dim": policy.embed_dim,
+        "hidden": policy.layers[0].weight.shape[-1],
+        "members": policy.members,
+        "bounds": {"low": list(b.low), "high": list(b.high), "max_norm": b.max_norm},
+    }
+    save_checkpoint(path, policy.state_dict(), meta)
+
+
+def load_policy(path: str | Path) -> Mode1Policy:
+    """Read a policy written by :func:`save_policy` (eval mode)."""
+    tensors, meta = read_checkpoint(path, POLICY_KIND)
+    b = meta["bounds"]
+    bounds = ActionBounds(tuple(b["low"]), tuple(b["high"]), b["max_norm"])
+    policy = Mode1Policy(int(meta["embed_dim"]), bounds, int(meta["hidden"]), int(meta["members"]))
+    try:
+        policy.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"policy checkpoint {path} does not match its header: {e}") from None
+    return policy.eval()

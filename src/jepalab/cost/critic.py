@@ -1,0 +1,131 @@
+"""The trainable critic: the cost still to come, learned from the short-term memory.
+
+``V(s, g)`` predicts the discounted future intrinsic cost from state ``s`` while pursuing
+goal ``g``, normalised by ``1 - gamma`` so that it reads in the units of one step's cost:
+
+    V(s_t, g) = (1 - gamma) * sum_k gamma^k c(s_{t+k+1}, g),   c = goal_cost
+
+It is trained by temporal differences on transitions of the agent's own recent episodes
+(:class:`~jepalab.memory.ShortTermMemory`), with hindsight goals, against a slowly moving
+target copy (Polyak averaging) that keeps the bootstrapped targets from chasing themselves.
+As the planner's terminal cost it tells a short plan where its end leads: a state behind
+a wall from the goal is close in embedding distance but expensive in cost to come.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import CheckpointError, JepalabError
+from ..memory import ShortTermMemory
+from ..training.checkpoint import read_checkpoint, save_checkpoint
+from .intrinsic import goal_cost
+
+
+class Critic(nn.Module):
+    """``V(s, g)``: ``(N, D), (N, D) -> (N,)`` non-negative cost to come.
+
+    An MLP on ``[s, g, s - g]``. ``scale`` (a buffer) is the mean step cost of the memory
+    it was first trained on; the network predicts in multiples of it.
+    """
+
+    def __init__(self, embed_dim: int, hidden: int = 256, gamma: float = 0.97) -> None:
+        super().__init__()
+        if not 0.0 < gamma < 1.0:
+            raise JepalabError(f"critic gamma must be in (0, 1), got {gamma}")
+        self.embed_dim, self.gamma = embed_dim, gamma
+        self.net = nn.Sequential(
+            nn.Linear(3 * embed_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, 1),
+        )
+        self.register_buffer("scale", torch.ones(()))
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        if state.shape[-1] != self.embed_dim or goal.shape != state.shape:
+            raise JepalabError(
+                f"the critic takes states and goals of shape (N, {self.embed_dim}); got "
+                f"{tuple(state.shape)} and {tuple(goal.shape)}"
+            )
+        x = torch.cat([state, goal, state - goal], -1)
+        return self.scale * F.softplus(self.net(x).squeeze(-1))
+
+
+def train_critic(
+    critic: Critic,
+    memory: ShortTermMemory,
+    steps: int = 20_000,
+    batch: int = 512,
+    lr: float = 3e-4,
+    relabel: float = 0.5,
+    tau: float = 0.005,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Fit ``critic`` by TD(0) on ``memory``; returns the loss every 100 steps.
+
+    Target: ``(1 - gamma) c_t + gamma (1 - done) V'(s_{t+1}, g)`` with ``V'`` the Polyak
+    averaged copy (rate ``tau``). Hindsight goals (fraction ``relabel``) get their cost
+    recomputed with :func:`goal_cost`, the cost the agent records.
+    """
+    if len(memory) == 0:
+        raise JepalabError("the critic cannot train: the short-term memory is empty")
+    if steps < 1 or batch < 1:
+        raise JepalabError(f"critic steps and batch must be positive, got {steps} and {batch}")
+    gen = torch.Generator().manual_seed(seed)
+    if critic.scale.item() == 1.0:  # first training: measure the cost's units
+        probe = memory.sample(4096, gen)
+        critic.scale.fill_(max(float(probe.cost.mean()), 1e-6))
+    target = copy.deepcopy(critic).requires_grad_(False)
+    opt = torch.optim.Adam(critic.parameters(), lr=lr)
+    gamma, losses = critic.gamma, []
+    critic.train()
+    for step in tqdm(range(steps), desc="critic", disable=not progress):
+        b = memory.sample(batch, gen, relabel=relabel)
+        cost = torch.where(b.relabeled, goal_cost(b.next_state, b.goal), b.cost)
+        with torch.no_grad():
+            y = (1 - gamma) * cost + gamma * (1 - b.done) * target(b.next_state, b.goal)
+        # regress in the critic's units so the loss reads the same for any cost scale
+        loss = F.mse_loss(critic(b.state, b.goal) / critic.scale, y / critic.scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p, q in zip(critic.parameters(), target.parameters(), strict=True):
+                q.lerp_(p, tau)
+        if not math.isfinite(loss.item()):
+            raise JepalabError(f"critic training diverged at step {step} (loss {loss.item()})")
+        if step % 100 == 0:
+            losses.append(loss.item())
+    critic.eval()
+    return losses
+
+
+CRITIC_KIND = "critic"
+
+
+def save_critic(critic: Critic, path: str | Path) -> None:
+    """Write the critic to a safetensors checkpoint (atomically)."""
+    meta = {"kind": CRITIC_KIND, "embed_dim": critic.embed_dim, "gamma": critic.gamma}
+    meta["hidden"] = critic.net[0].out_features
+    save_checkpoint(path, critic.state_dict(), meta)
+
+
+def load_critic(path: str | Path) -> Critic:
+    """Read a critic written by :func:`save_critic` (eval mode)."""
+    tensors, meta = read_checkpoint(path, CRITIC_KIND)
+    critic = Critic(int(meta["embed_dim"]), int(meta["hidden"]), float(meta["gamma"]))
+    try:
+        critic.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"critic checkpoint {path} does not match its header: {e}") from None
+    return critic.eval()

@@ -1,0 +1,177 @@
+"""The agent's learned modules: critic (TD on short-term memory), critic as terminal cost,
+Mode-1 distillation, and the agent switching between Mode-1 and Mode-2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from jepalab.actor import MPC, ActionBounds, PlannerConfig, make_planner
+from jepalab.actor.policy import Mode1Policy, distill
+from jepalab.agent import Agent
+from jepalab.config import RunConfig
+from jepalab.cost import Critic, GoalEnergy, goal_cost, train_critic
+from jepalab.errors import JepalabError
+from jepalab.memory import ShortTermMemory
+from jepalab.world_model import WorldModel
+
+from .test_planners import Wall
+
+
+def _chain(length: int, step: float = 0.25) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A 1-D walk of ``length`` steps of ``step`` ending at the goal 0: from any state the
+    future is the same, whichever chain it is on."""
+    states = step * torch.arange(length, -1, -1.0)[:, None]
+    actions = (states[1:] - states[:-1]).clone()
+    return states, actions, goal_cost(states[1:], torch.zeros(1))
+
+
+def test_hindsight_goals_are_later_states_of_the_same_episode():
+    mem = ShortTermMemory(100)
+    for k in range(3):
+        states = torch.stack([torch.full((5,), float(k)), torch.arange(5.0)], 1)
+        mem.add_episode(states, torch.zeros(4, 1), torch.ones(4), torch.tensor([k, 99.0]))
+    b = mem.sample(400, torch.Generator().manual_seed(0), relabel=0.5)
+    assert 0.3 < b.relabeled.float().mean() < 0.7
+    own = ~b.relabeled
+    assert torch.equal(b.goal[own, 1], torch.full((int(own.sum()),), 99.0))
+    hind = b.relabeled
+    assert torch.equal(b.goal[hind, 0], b.state[hind, 0])  # same episode
+    assert bool((b.goal[hind, 1] > b.state[hind, 1]).all())  # a later state
+    reached = b.goal[hind, 1] == b.next_state[hind, 1]
+    assert torch.equal(b.done[hind].bool(), reached)
+
+
+def test_a_budget_cut_episode_is_not_terminal():
+    mem = ShortTermMemory(100)
+    mem.add_episode(*_chain(3), terminated=False)
+    b = mem.sample(100, torch.Generator().manual_seed(0))
+    assert not b.done.any()
+    with pytest.raises(JepalabError, match="relabel"):
+        mem.sample(4, relabel=1.5)
+    with pytest.raises(JepalabError, match="goal must be"):
+        mem.add_episode(*_chain(3), goal=torch.zeros(2))
+
+
+def test_critic_learns_the_discounted_cost_to_come_of_a_known_chain():
+    torch.manual_seed(0)
+    mem = ShortTermMemory(1000)
+    for length in (4, 6, 8):
+        mem.add_episode(*_chain(length), goal=torch.zeros(1))
+    critic = Critic(1, hidden=64, gamma=0.8)
+    train_critic(critic, mem, steps=3000, batch=64, lr=3e-3, relabel=0.0, tau=0.05, progress=False)
+    states, _, costs = _chain(8)
+    # V(s_t) = (1 - gamma) sum_k gamma^k c_{t+k}; the episode ends at the goal
+    discount = 0.8 ** torch.arange(8.0)
+    exact = torch.stack([(1 - 0.8) * (costs[t:] * discount[: 8 - t]).sum() for t in range(8)])
+    with torch.no_grad():
+        learned = critic(states[:-1], torch.zeros(8, 1))
+    torch.testing.assert_close(learned, exact, atol=0.05 * float(exact.max()), rtol=0.0)
+
+
+def test_training_on_an_empty_memory_says_so():
+    with pytest.raises(JepalabError, match="empty"):
+        train_critic(Critic(2), ShortTermMemory(10), progress=False)
+    with pytest.raises(JepalabError, match="empty"):
+        distill(Mode1Policy(2, ActionBounds((-1.0,), (1.0,))), ShortTermMemory(10), progress=False)
+    with pytest.raises(JepalabError, match="shape"):
+        Critic(4)(torch.zeros(3, 4), torch.zeros(3, 5))
+
+
+class DetourCritic(nn.Module):
+    """The exact cost to come in the :class:`Wall` world: straight to the goal on its side,
+    through the gap at the origin from the other."""
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        straight = (state - goal).norm(dim=-1)
+        via_gap = state.norm(dim=-1) + goal.norm(dim=-1)
+        same_side = (state[:, 0] < 0) == (goal[:, 0] < 0)
+        return torch.where(same_side, straight, via_gap)
+
+
+def _drive(energy: GoalEnergy, steps: int) -> torch.Tensor:
+    """Receding-horizon control in the wall world with a 2-step horizon."""
+    bounds = ActionBounds((-1.0, -1.0), (1.0, 1.0), max_norm=1.0)
+    config = PlannerConfig(horizon=2, action_repeat=1, samples=128, elites=16, iterations=4)
+    mpc = MPC(make_planner(Wall(), energy, bounds, config))
+    z, goal = torch.tensor([[-2.0, 3.0]]), torch.tensor([[2.0, 3.0]])
+    mpc.reset(1)
+    for _ in range(steps):
+        z = Wall().rollout(z, mpc.act(z, goal)[:, None])[:, -1]
+    return (z - goal).norm(dim=-1)
+
+
+def test_critic_as_terminal_cost_lets_a_short_horizon_find_the_door():
+    # 2 steps of 1 cannot see the gap 3 away; the straight-line energy presses into the wall.
+    assert float(_drive(GoalEnergy(1.0, 0.0), 20)) > 3.0
+    with_critic = GoalEnergy(0.0, 0.0, critic=DetourCritic(), critic_weight=1.0)
+    assert float(_drive(with_critic, 20)) < 0.5
+
+
+def test_goal_energy_adds_the_weighted_critic_at_the_horizon_end():
+    critic = DetourCritic()
+    pred, goal = torch.tensor([[[1.0, 0.0], [-1.0, 0.0]]]), torch.tensor([[1.0, 0.0]])
+    energy = GoalEnergy(1.0, 0.0, critic=critic, critic_weight=2.0)
+    torch.testing.assert_close(energy(pred, goal), torch.tensor([4.0 + 2.0 * 2.0]))
+
+
+def test_mode1_imitates_a_known_controller_and_stays_in_bounds():
+    torch.manual_seed(0)
+    bounds = ActionBounds((-1.0, -1.0), (1.0, 1.0), max_norm=1.0)
+    mem = ShortTermMemory(10_000)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):  # the teacher: a proportional controller towards the goal
+        goal = torch.rand(2, generator=gen) * 4 - 2
+        states = torch.rand(11, 2, generator=gen) * 4 - 2
+        actions = bounds.project(0.5 * (goal - states[:-1]))
+        mem.add_episode(states, actions, torch.zeros(10), goal)
+    policy = Mode1Policy(2, bounds, hidden=64, members=3)
+    distill(policy, mem, steps=1500, batch=128, lr=3e-3, progress=False)
+    s, g = torch.rand(256, 2) * 4 - 2, torch.rand(256, 2) * 4 - 2
+    with torch.no_grad():
+        action, spread = policy(s, g)
+    assert bounds.contains(action)
+    assert float((action - bounds.project(0.5 * (g - s))).norm(dim=-1).mean()) < 0.1
+    assert spread.shape == (256,) and bool((spread >= 0).all())
+
+
+def _agent(mode: str, max_spread: float = 0.25) -> tuple[Agent, np.ndarray, np.ndarray]:
+    from jepalab.envs import make_env
+
+    env = make_env("two-rooms")
+    cfg = RunConfig()
+    cfg.planner.samples, cfg.planner.elites, cfg.planner.horizon = 16, 4, 6
+    cfg.agent.mode, cfg.agent.max_spread = mode, max_spread
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    policy = Mode1Policy(8, ActionBounds.from_space(env.action_space, max_norm=2.45))
+    start, goal = env.reset_task(0)
+    return Agent.for_env(model, cfg, env, policy=policy), start, goal
+
+
+def test_the_agent_logs_which_mode_acted():
+    agent, start, goal = _agent("mode1")
+    agent.set_goal(goal)
+    for _ in range(6):
+        assert np.linalg.norm(agent.act(start)) <= 2.45 + 1e-5
+    assert agent.mode_counts == {"mode1": 3, "mode2": 0} and not agent.latencies_ms
+    agent, start, goal = _agent("auto", max_spread=-1.0)  # always unsure: always Mode-2
+    agent.set_goal(np.stack([goal, goal]))
+    for _ in range(4):
+        agent.act(np.stack([start, start]))
+    assert agent.mode_counts == {"mode1": 0, "mode2": 4} and len(agent.latencies_ms) == 2
+
+
+def test_mode1_and_bad_modes_are_refused_without_a_policy():
+    from jepalab.envs import make_env
+
+    env = make_env("two-rooms")
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    cfg = RunConfig()
+    cfg.agent.mode = "mode1"
+    with pytest.raises(JepalabError, match="needs a Mode-1 policy"):
+        Agent.for_env(model, cfg, env)
+    cfg.agent.mode = "reflex"
+    with pytest.raises(JepalabError, match="must be one of"):
+        Agent.for_env(model, cfg, env)
