@@ -175,3 +175,24 @@ def test_mode1_and_bad_modes_are_refused_without_a_policy():
     cfg.agent.mode = "reflex"
     with pytest.raises(JepalabError, match="must be one of"):
         Agent.for_env(model, cfg, env)
+
+
+def test_critic_and_policy_round_trip_through_safetensors(tmp_path):
+    from jepalab.actor import load_policy, save_policy
+    from jepalab.cost import load_critic, save_critic
+    from jepalab.errors import CheckpointError
+
+    critic, policy = Critic(4, hidden=8), Mode1Policy(4, ActionBounds((-1.0,), (2.0,), 1.5), 8)
+    save_critic(critic, tmp_path / "critic.safetensors")
+    save_policy(policy, tmp_path / "mode1.safetensors")
+    s, g = torch.randn(3, 4), torch.randn(3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(load_critic(tmp_path / "critic.safetensors")(s, g), critic(s, g))
+        loaded = load_policy(tmp_path / "mode1.safetensors")
+        torch.testing.assert_close(loaded(s, g)[0], policy(s, g)[0])
+    assert loaded.bounds == policy.bounds
+    with pytest.raises(CheckpointError, match="not a 'critic'"):
+        load_critic(tmp_path / "mode1.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_policy(tmp_path / "bad.safetensors")

@@ -60,6 +60,27 @@ def test_demo_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "success_rate=" in r.stdout
 
+    # The agent with a critic and a Mode-1 policy (untrained: this checks the wiring).
+    from jepalab.actor import ActionBounds, Mode1Policy, save_policy
+    from jepalab.cost import Critic, save_critic
+
+    save_critic(Critic(8, hidden=8), tmp_path / "critic.safetensors")
+    save_policy(Mode1Policy(8, ActionBounds((-1.0,) * 2, (1.0,) * 2), 8), tmp_path / "m1.st")
+    save_critic(Critic(5, hidden=8), tmp_path / "critic5.safetensors")
+    common = ("evaluate", "--checkpoint", str(out), "--eval.episodes", "2")
+    r = jepalab(
+        *common,
+        "--critic",
+        str(tmp_path / "critic.safetensors"),
+        "--mode1",
+        str(tmp_path / "m1.st"),
+        "--eval.latency_replans",
+        "2",
+    )
+    assert r.returncode == 0, r.stderr
+    r = jepalab(*common, "--critic", str(tmp_path / "critic5.safetensors"))
+    assert r.returncode == 2 and "embeddings of size 5" in r.stderr
+
     # Resume a finished run for more steps.
     r = jepalab("train", "--out", str(out), "--resume", "--train.steps", "8")
     assert r.returncode == 0, r.stderr

@@ -192,6 +192,12 @@ def run(argv: list[str]) -> int:
 
         critic = load_critic(args.critic) if args.critic else None
         policy = load_policy(args.mode1) if args.mode1 else None
+        for name, module in (("critic", critic), ("Mode-1 policy", policy)):
+            if module is not None and module.embed_dim != model.embed_dim:
+                raise JepalabError(
+                    f"the {name} was trained on embeddings of size {module.embed_dim}; "
+                    f"the world model's are {model.embed_dim}"
+                )
         res = pipeline.evaluate(model, cfg, critic=critic, policy=policy)
         lo, hi = res.ci95
         print(

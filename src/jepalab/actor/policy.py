@@ -11,31 +11,17 @@ acts with Mode-1 and hands over to Mode-2 where that spread is large (the paper'
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..ensemble import EnsembleMLP
 from ..errors import CheckpointError, JepalabError
 from ..memory import ShortTermMemory
 from ..training.checkpoint import read_checkpoint, save_checkpoint
 from .bounds import ActionBounds
-
-
-class _EnsembleLinear(nn.Module):
-    """``members`` independent linear layers: ``(M, N, I) -> (M, N, O)``."""
-
-    def __init__(self, members: int, fan_in: int, fan_out: int) -> None:
-        super().__init__()
-        bound = 1 / math.sqrt(fan_in)
-        self.weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
 
 
 class Mode1Policy(nn.Module):
@@ -57,13 +43,7 @@ class Mode1Policy(nn.Module):
         if members < 1:
             raise JepalabError(f"the Mode-1 policy needs at least one member, got {members}")
         self.embed_dim, self.bounds, self.members = embed_dim, bounds, members
-        self.layers = nn.ModuleList(
-            [
-                _EnsembleLinear(members, 3 * embed_dim, hidden),
-                _EnsembleLinear(members, hidden, hidden),
-                _EnsembleLinear(members, hidden, bounds.dim),
-            ]
-        )
+        self.net = EnsembleMLP(members, (3 * embed_dim, hidden, hidden, bounds.dim))
         self.register_buffer("scale", bounds.scale.clone())
 
     def members_actions(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
@@ -73,12 +53,7 @@ class Mode1Policy(nn.Module):
                 f"the Mode-1 policy takes states and goals of shape (N, {self.embed_dim}); "
                 f"got {tuple(state.shape)} and {tuple(goal.shape)}"
             )
-        x = torch.cat([state, goal, state - goal], -1).expand(self.members, -1, -1)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.silu(x)
-        return x * self.scale
+        return self.net(torch.cat([state, goal, state - goal], -1)) * self.scale
 
     def forward(self, state: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ensemble-mean action, projected into the bounds, and its ``(N,)`` spread."""
@@ -130,7 +105,7 @@ def save_policy(policy: Mode1Policy, path: str | Path) -> None:
     meta = {
         "kind": POLICY_KIND,
         "embed_dim": policy.embed_dim,
-        "hidden": policy.layers[0].weight.shape[-1],
+        "hidden": policy.net.layers[0].weight.shape[-1],
         "members": policy.members,
         "bounds": {"low": list(b.low), "high": list(b.high), "max_norm": b.max_norm},
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ..actor.policy import Mode1Policy, distill, save_policy
@@ -39,10 +40,13 @@ EXPERIENCE_SEED = 3_000_000
 
 def short_horizon(cfg: RunConfig) -> RunConfig:
     """The planner with a 4x shorter horizon that leans on the critic: the critic alone
-    scores where a plan ends, one decision per step, half the samples."""
+    scores where a plan ends (goal-distance terms pull into walls: 0.78 with them), one
+    decision per step, one CEM iteration of half the samples (chosen on validation seeds
+    2,000,000+: 0.945 with 1 or 2 iterations)."""
     short = copy.deepcopy(cfg)
     short.planner.horizon = max(1, cfg.planner.horizon // 4)
     short.planner.action_repeat = 1
+    short.planner.iterations = 1
     short.planner.samples = max(2, cfg.planner.samples // 2)
     short.planner.elites = max(1, cfg.planner.elites // 2)
     short.cost.terminal_weight = short.cost.running_weight = 0.0
@@ -122,6 +126,7 @@ def run_bench(
     experience_seconds = time.perf_counter() - t
 
     t = time.perf_counter()
+    torch.manual_seed(cfg.train.seed)
     critic = Critic(model.embed_dim)
     critic_loss = train_critic(critic, memory, steps=a.critic_steps, progress=progress)
     critic_seconds = time.perf_counter() - t
