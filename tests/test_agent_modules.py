@@ -196,3 +196,20 @@ def test_critic_and_policy_round_trip_through_safetensors(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_policy(tmp_path / "bad.safetensors")
+
+
+def test_episodes_enter_the_memory_at_the_world_model_step():
+    from jepalab.eval.evaluate import run_episodes
+
+    cfg = RunConfig()
+    cfg.planner.samples, cfg.planner.elites, cfg.planner.horizon = 8, 2, 2
+    cfg.planner.iterations, cfg.planner.action_repeat = 1, 1
+    model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
+    mem = ShortTermMemory(10_000)
+    success, _, steps, _ = run_episodes(model, cfg, [5, 6], memory=mem)
+    assert mem.episodes == 2
+    b = mem.sample(500, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(b.cost, goal_cost(b.next_state, b.goal))
+    assert len(mem) == sum(-(-n // cfg.model.frame_skip) for n in steps)  # ceil(n / skip)
+    assert bool(b.done.any()) == any(success)
+    assert bool((b.action.norm(dim=-1) <= 2.45 + 1e-5).all())
