@@ -162,3 +162,19 @@ def test_agent_holds_each_planned_action_for_frame_skip_steps():
     np.testing.assert_array_equal(actions[0], actions[2])
     agent.keep(np.array([False, True]))  # a finished episode leaves the held batch too
     assert agent.act(start[None]).shape == (1, 2)
+
+
+def test_bench_agent_end_to_end(tmp_path):
+    # Tiny budgets: this checks the benchmark runs through and writes every figure it promises.
+    run, out = tmp_path / "run", tmp_path / "agent.json"
+    small = ("--agent.memory_episodes", "2", "--agent.critic_steps", "20")
+    r = jepalab(
+        "bench", "agent", "--run-dir", str(run), "--out", str(out), *TINY, *small,
+        "--agent.mode1_steps", "20", "--eval.batch_envs", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    f = json.loads(out.read_text())
+    assert set(f["critic"]) >= {"short_horizon_success", "full_horizon_success", "speedup"}
+    assert set(f["mode1"]) >= {"success", "mode2_success", "latency_ratio"}
+    assert f["critic"]["short_horizon"] == 1 and f["experience"]["episodes"] == 2
+    assert (run / "critic.safetensors").exists() and (run / "mode1.safetensors").exists()
