@@ -175,6 +175,9 @@ def test_mode1_and_bad_modes_are_refused_without_a_policy():
     cfg.agent.mode = "reflex"
     with pytest.raises(JepalabError, match="must be one of"):
         Agent.for_env(model, cfg, env)
+    cfg.agent.mode, cfg.agent.patience = "auto", 0
+    with pytest.raises(JepalabError, match="patience must be at least 1"):
+        Agent.for_env(model, cfg, env)
 
 
 def test_critic_and_policy_round_trip_through_safetensors(tmp_path):

@@ -46,6 +46,8 @@ class Agent:
             raise JepalabError(f"agent.mode must be one of {MODES}, got '{cfg.agent.mode}'")
         if cfg.agent.mode == "mode1" and policy is None:
             raise JepalabError("agent.mode 'mode1' needs a Mode-1 policy")
+        if cfg.agent.patience < 1:
+            raise JepalabError(f"agent.patience must be at least 1, got {cfg.agent.patience}")
         self.model, self.cfg = model.eval(), cfg
         c = cfg.cost
         energy = GoalEnergy(c.terminal_weight, c.running_weight, critic, c.critic_weight)

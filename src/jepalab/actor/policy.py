@@ -75,6 +75,8 @@ def distill(
     returns the loss every 100 steps. Each member sees its own bootstrap of every batch."""
     if len(memory) == 0:
         raise JepalabError("the Mode-1 policy cannot train: the short-term memory is empty")
+    if steps < 1 or batch < 1:
+        raise JepalabError(f"Mode-1 steps and batch must be positive, got {steps} and {batch}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
