@@ -56,6 +56,7 @@ class Agent:
         self.mode = cfg.agent.mode if policy is not None else "mode2"
         self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
         self.decisions = 0  # decision steps taken (each may serve a batch of environments)
+        self.embedding: torch.Tensor | None = None  # (E, D) observations at the last decision
         self.z_goal: torch.Tensor | None = None
         self.frame_skip = cfg.model.frame_skip
         self._held: np.ndarray | None = None  # (E, A) the action of the current model step
@@ -132,7 +133,7 @@ class Agent:
     def _decide(self, images: torch.Tensor) -> torch.Tensor:
         """``(E, H, W, C)`` observations -> ``(E, A)`` actions, by Mode-1 or Mode-2 per env."""
         self.decisions += 1
-        z = self.model.encode(images)
+        self.embedding = z = self.model.encode(images)
         plan = torch.ones(len(z), dtype=torch.bool)
         if self.mode != "mode2":
             action, spread = self.policy(z, self.z_goal)

@@ -40,8 +40,8 @@ class Critic(nn.Module):
     """``V(s, g)``: ``(N, D), (N, D) -> (N,)`` non-negative cost to come.
 
     ``members`` MLPs on ``[s, g, s - g]``; :meth:`forward` is their maximum. ``scale`` (a
-    buffer) is the mean step cost of the memory it was first trained on; the networks
-    predict in multiples of it.
+    buffer) is the mean step cost of the memory it was first trained on (0 before: an
+    untrained critic values everything at 0); the networks predict in multiples of it.
     """
 
     def __init__(
@@ -54,7 +54,7 @@ class Critic(nn.Module):
             raise JepalabError(f"the critic needs at least one member, got {members}")
         self.embed_dim, self.hidden, self.gamma, self.members = embed_dim, hidden, gamma, members
         self.net = EnsembleMLP(members, (3 * embed_dim, hidden, hidden, 1))
-        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("scale", torch.zeros(()))
 
     def members_values(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """``(M, N)`` cost to come according to every member."""
@@ -93,7 +93,7 @@ def train_critic(
     if steps < 1 or batch < 1:
         raise JepalabError(f"critic steps and batch must be positive, got {steps} and {batch}")
     gen = torch.Generator().manual_seed(seed)
-    if critic.scale.item() == 1.0:  # first training: measure the cost's units
+    if critic.scale.item() == 0.0:  # first training: measure the cost's units
         probe = memory.sample(4096, gen)
         critic.scale.fill_(max(float(probe.cost.mean()), 1e-6))
     target = copy.deepcopy(critic).requires_grad_(False)

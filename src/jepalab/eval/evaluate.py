@@ -84,10 +84,11 @@ def run_episodes(
     steps = np.zeros(len(envs), int)
     frames = [[episode_frame(starts[i], goals[i])] for i in range(min(record, len(envs)))]
     live = np.arange(len(envs))  # episodes still running; the agent plans for these only
-    for t in range(envs[0].max_episode_steps):
+    for _ in range(envs[0].max_episode_steps):
+        decided = agent.decisions
         actions = agent.act(obs[live])
-        if trace is not None and t % agent.frame_skip == 0:
-            trace.observe(live, obs[live], actions)
+        if trace is not None and agent.decisions > decided:
+            trace.observe(live, agent.embedding, actions)
         for i, action in zip(live, actions, strict=True):
             o, _, terminated, truncated, _ = envs[i].step(action)
             obs[i], steps[i] = o, steps[i] + 1
@@ -113,8 +114,8 @@ class _Trace:
         self.states: list[list[torch.Tensor]] = [[] for _ in range(num_envs)]
         self.actions: list[list[torch.Tensor]] = [[] for _ in range(num_envs)]
 
-    def observe(self, envs: np.ndarray, obs: np.ndarray, actions: np.ndarray) -> None:
-        z = self.model.encode(torch.from_numpy(obs))
+    def observe(self, envs: np.ndarray, z: torch.Tensor, actions: np.ndarray) -> None:
+        """Record the agent's ``(E, D)`` embeddings of the live ``envs`` and its actions."""
         for k, i in enumerate(envs):
             self.states[i].append(z[k])
             self.actions[i].append(torch.as_tensor(actions[k]).float())
