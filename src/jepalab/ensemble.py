@@ -44,3 +44,11 @@ class EnsembleMLP(nn.Module):
             if i < len(self.layers) - 1:
                 x = F.silu(x)
         return x
+
+
+def bootstrap_mean(err: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mean of the ``(M, N)`` per-member errors, each member weighing the batch by its own
+    Poisson(1) bootstrap draw: members see different data and so learn to disagree where
+    the data leave them free to."""
+    weight = torch.poisson(torch.ones_like(err), generator=generator)
+    return (weight * err).sum() / weight.sum().clamp(min=1)

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..ensemble import EnsembleMLP
-from ..errors import CheckpointError, JepalabError
+from ..ensemble import EnsembleMLP, bootstrap_mean
+from ..errors import JepalabError
 from ..memory import ShortTermMemory
-from ..training.checkpoint import read_checkpoint, save_checkpoint
+from ..training.checkpoint import load_state, read_checkpoint, save_checkpoint
 from .bounds import ActionBounds
 
 
@@ -86,8 +86,7 @@ def distill(
         b = memory.sample(batch, gen)
         pred = policy.members_actions(b.state, b.goal)  # (M, N, A)
         err = ((pred - b.action) / policy.scale).square().sum(-1)  # (M, N)
-        weight = torch.poisson(torch.ones_like(err), generator=gen)  # bootstrap per member
-        loss = (weight * err).sum() / weight.sum().clamp(min=1)
+        loss = bootstrap_mean(err, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,8 +119,5 @@ def load_policy(path: str | Path) -> Mode1Policy:
     b = meta["bounds"]
     bounds = ActionBounds(tuple(b["low"]), tuple(b["high"]), b["max_norm"])
     policy = Mode1Policy(int(meta["embed_dim"]), bounds, int(meta["hidden"]), int(meta["members"]))
-    try:
-        policy.load_state_dict(tensors)
-    except RuntimeError as e:
-        raise CheckpointError(f"policy checkpoint {path} does not match its header: {e}") from None
+    load_state(policy, tensors, path)
     return policy.eval()

@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..ensemble import EnsembleMLP
-from ..errors import CheckpointError, JepalabError
+from ..ensemble import EnsembleMLP, bootstrap_mean
+from ..errors import JepalabError
 from ..memory import ShortTermMemory
-from ..training.checkpoint import read_checkpoint, save_checkpoint
+from ..training.checkpoint import load_state, read_checkpoint, save_checkpoint
 from .intrinsic import goal_cost
 
 
@@ -108,8 +108,7 @@ def train_critic(
             y = (1 - gamma) * cost + gamma * (1 - b.done) * v_next
         # regress in the critic's units so the loss reads the same for any cost scale
         err = (critic.members_values(b.state, b.goal) - y).div(critic.scale).square()
-        weight = torch.poisson(torch.ones_like(err), generator=gen)
-        loss = (weight * err).sum() / weight.sum().clamp(min=1)
+        loss = bootstrap_mean(err, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -145,8 +144,5 @@ def load_critic(path: str | Path) -> Critic:
     critic = Critic(
         int(meta["embed_dim"]), int(meta["hidden"]), float(meta["gamma"]), int(meta["members"])
     )
-    try:
-        critic.load_state_dict(tensors)
-    except RuntimeError as e:
-        raise CheckpointError(f"critic checkpoint {path} does not match its header: {e}") from None
+    load_state(critic, tensors, path)
     return critic.eval()

@@ -44,6 +44,7 @@ from ..world_model import InverseDynamics, WorldModel, collapse_stats
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
     load_optimizer,
+    load_state,
     optimizer_tensors,
     read_checkpoint,
     save_checkpoint,
@@ -494,8 +495,5 @@ def load_world_model(path: str | Path) -> tuple[WorldModel, RunConfig]:
     if "frame_skip" not in saved:
         cfg.model.frame_skip = 1  # saved before world-model steps could span several
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
-    try:
-        model.load_state_dict(split_prefix(tensors, "model"))
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {path} does not match its own config: {e}") from None
+    load_state(model, split_prefix(tensors, "model"), path)
     return model.eval(), cfg

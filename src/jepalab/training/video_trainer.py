@@ -27,7 +27,7 @@ from ..world_model import collapse_stats
 from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
 from ..world_model.video_jepa import SPATIAL, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
-from .checkpoint import read_checkpoint, split_prefix
+from .checkpoint import load_state, read_checkpoint, split_prefix
 from .distributed import DistInfo
 from .trainer import Trainer
 
@@ -162,8 +162,5 @@ def load_video_model(path: str | Path) -> tuple[VideoJEPA, dict]:
     ``config``, ``target``, ``spatial``, ``percentile`` and the flag ``threshold``."""
     tensors, meta = read_checkpoint(path, tuple(KINDS.values()))
     model = build_video_model(from_dict(meta["config"]), meta["target"])
-    try:
-        model.load_state_dict(split_prefix(tensors, "model"))
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {path} does not match its own config: {e}") from None
+    load_state(model, split_prefix(tensors, "model"), path)
     return model.eval(), meta
