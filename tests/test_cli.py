@@ -164,6 +164,28 @@ def test_agent_holds_each_planned_action_for_frame_skip_steps():
     assert agent.act(start[None]).shape == (1, 2)
 
 
+def test_bench_hierarchy_end_to_end(tmp_path):
+    # Tiny budgets: the benchmark trains both worlds and both levels and writes every figure.
+    run, out = tmp_path / "run", tmp_path / "hierarchy.json"
+    r = jepalab(
+        "bench", "hierarchy", "--run-dir", str(run), "--out", str(out), *TINY,
+        "--hierarchy.train_steps", "5", "--hierarchy.depth", "2", "--hierarchy.low_horizon", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    f = json.loads(out.read_text())
+    for key in ("flat", "hierarchical"):
+        assert set(f[key]) >= {"success", "ms_per_step", "episodes"} and f[key]["episodes"] == 2
+    assert set(f["two_rooms"]) >= {"flat_success", "hierarchical_success"}
+    assert f["planning_budget"]["horizon"] == 2 and f["flat_full_horizon"]["horizon"] == 4
+    assert (run / "maze" / "high.safetensors").exists()
+    assert (run / "two-rooms" / "high.safetensors").exists()
+
+
+def test_bench_two_rooms_checkpoint_only_for_hierarchy(tmp_path):
+    r = jepalab("bench", "ddp", "--out", str(tmp_path / "x.json"), "--two-rooms-checkpoint", "x")
+    assert r.returncode != 0 and "hierarchy benchmark" in r.stderr
+
+
 def test_bench_agent_end_to_end(tmp_path):
     # Tiny budgets: this checks the benchmark runs through and writes every figure it promises.
     run, out = tmp_path / "run", tmp_path / "agent.json"

@@ -84,7 +84,8 @@ class Agent:
         model, cfg = load_world_model(path)
         return cls.for_env(model, cfg, env)
 
-    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+    def images(self, obs: np.ndarray) -> torch.Tensor:
+        """Check observation(s) ``(..., H, W, C)``; return them as uint8 ``(E, H, W, C)``."""
         obs = np.asarray(obs)
         if obs.shape[-3:] != self.model.obs_shape or obs.dtype != np.uint8:
             raise JepalabError(
@@ -96,7 +97,7 @@ class Agent:
     @torch.no_grad()
     def set_goal(self, goal_obs: np.ndarray) -> None:
         """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans."""
-        self.z_goal = self.model.encode(self._obs(goal_obs))
+        self.z_goal = self.model.encode(self.images(goal_obs))
         num_envs = self.z_goal.shape[0]
         self.mpc.reset(num_envs)
         self._held = None
@@ -115,25 +116,38 @@ class Agent:
         if self._held is not None:
             self._held = self._held[m.numpy()]
 
+    @property
+    def deciding(self) -> bool:
+        """Whether the next :meth:`act` decides anew (rather than hold the last action)."""
+        return self._held is None or self._held_for >= self.frame_skip
+
     @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Observation(s) -> action(s): ``(H, W, C) -> (A,)`` or ``(E, H, W, C) -> (E, A)``."""
+    def act(
+        self, obs: np.ndarray, encoded: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    ) -> np.ndarray:
+        """Observation(s) -> action(s): ``(H, W, C) -> (A,)`` or ``(E, H, W, C) -> (E, A)``.
+
+        ``encoded``: the ``(E, D)`` embeddings and scene maps of ``obs`` when the caller has
+        computed them already (a higher level that looked first), so they are not redone."""
         if self.z_goal is None:
             raise JepalabError("the agent has no goal: call set_goal(goal_obs) first")
-        images = self._obs(obs)
+        images = self.images(obs)
         if images.shape[0] != self.z_goal.shape[0]:
             raise JepalabError(
                 f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
             )
-        if self._held is None or self._held_for >= self.frame_skip:
-            self._held, self._held_for = self._decide(images).numpy(), 0
+        if self.deciding:
+            self._held, self._held_for = self._decide(images, encoded).numpy(), 0
         self._held_for += 1
         return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
 
-    def _decide(self, images: torch.Tensor) -> torch.Tensor:
+    def _decide(
+        self, images: torch.Tensor, encoded: tuple[torch.Tensor, torch.Tensor | None] | None
+    ) -> torch.Tensor:
         """``(E, H, W, C)`` observations -> ``(E, A)`` actions, by Mode-1 or Mode-2 per env."""
         self.decisions += 1
-        self.embedding = z = self.model.encode(images)
+        z, scene = encoded or (self.model.encode(images), self.model.scene_map(images))
+        self.embedding = z
         plan = torch.ones(len(z), dtype=torch.bool)
         if self.mode != "mode2":
             action, spread = self.policy(z, self.z_goal)
@@ -143,9 +157,7 @@ class Agent:
                 plan = torch.zeros_like(plan)
         if plan.any():
             # a warm start is only valid where Mode-2 made the previous decision as well
-            planned = self.mpc.act(
-                z, self.z_goal, reset=~self._planned, scene=self.model.scene_map(images)
-            )
+            planned = self.mpc.act(z, self.z_goal, reset=~self._planned, scene=scene)
             action = planned if plan.all() else torch.where(plan[:, None], planned, action)
         self._planned = plan
         n2 = int(plan.sum())

@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides, load_config, parse_overrides
 from .errors import JepalabError
 
-BENCHES = ("two-rooms", "intuitive-physics", "ddp", "agent")
+BENCHES = ("two-rooms", "intuitive-physics", "ddp", "agent", "hierarchy")
 
 
 def bench_config() -> RunConfig:
@@ -137,8 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--run-dir", help="run folder (default runs/bench-<name>)")
     b.add_argument(
         "--checkpoint",
-        help="intuitive-physics: score this video JEPA instead of training one; agent: use "
-        "this world model (checkpoint or run folder) instead of training one",
+        help="intuitive-physics: score this video JEPA instead of training one; agent, "
+        "hierarchy: use this world model (run folder with its data.h5; hierarchy: the maze "
+        "model) instead of training one",
+    )
+    b.add_argument(
+        "--two-rooms-checkpoint",
+        help="hierarchy: use this Two-Rooms world model (run folder with its data.h5) instead "
+        "of training one",
     )
     b.add_argument(
         "--baseline-checkpoint",
@@ -237,6 +243,8 @@ def run(argv: list[str]) -> int:
         from .eval.report import write_report
 
         print(f"report written: {write_report(args.run_dir, args.out)}")
+    elif args.command == "bench" and args.two_rooms_checkpoint and args.name != "hierarchy":
+        raise JepalabError("--two-rooms-checkpoint applies to the hierarchy benchmark")
     elif args.command == "bench" and args.name == "intuitive-physics":
         from .eval import intuitive_physics
 
@@ -275,6 +283,28 @@ def run(argv: list[str]) -> int:
             f"mode-1: agent {m['success']:.3f} (Mode-1 acts in {m['auto']['mode1_fraction']:.0%}"
             f" of decisions) vs Mode-2 {m['mode2_success']:.3f}; Mode-1 alone "
             f"{m['mode1_only_success']:.3f}; Mode-1 {m['latency_ratio']:.0f}x faster per decision"
+        )
+    elif args.command == "bench" and args.name == "hierarchy":
+        from .eval import hierarchy_bench
+        from .io import atomic_write_text
+
+        if args.baseline_checkpoint:
+            raise JepalabError("--baseline-checkpoint applies to the intuitive-physics benchmark")
+        cfg = _config(args, extra, hierarchy_bench.bench_config())
+        if args.run_dir:
+            cfg.out_dir = str(Path(args.run_dir) / "maze")
+        f = hierarchy_bench.run_bench(cfg, args.checkpoint, args.two_rooms_checkpoint)
+        atomic_write_text(Path(args.out), json.dumps(f, indent=2))
+        fl, hi, tr = f["flat"], f["hierarchical"], f["two_rooms"]
+        print(
+            f"maze, horizon {f['planning_budget']['horizon']}: hierarchical {hi['success']:.3f} "
+            f"vs flat {fl['success']:.3f} over {hi['episodes']}; {hi['ms_per_step']:.1f} vs "
+            f"{fl['ms_per_step']:.1f} ms per step ({f['time_ratio']:.2f}x); flat at horizon "
+            f"{f['flat_full_horizon']['horizon']}: {f['flat_full_horizon']['success']:.3f}"
+        )
+        print(
+            f"two-rooms: hierarchical {tr['hierarchical_success']:.3f} vs flat "
+            f"{tr['flat_success']:.3f}"
         )
     elif args.command == "bench" and args.name == "ddp":
         from .eval import ddp_bench

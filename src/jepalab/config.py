@@ -141,6 +141,31 @@ class AgentConfig:
 
 
 @dataclass
+class HierarchyConfig:
+    """The high level (H-JEPA) and the Configurator that hands its subgoals down.
+
+    ``merge`` and ``reach`` are in units of the high level's typical full-strength step
+    (about 14 px in the maze), so they fit any embedding scale."""
+
+    steps: int = 4  # world-model steps per high-level step (k)
+    hidden: int = 256  # high-level predictor width
+    glimpse_points: int = 9  # the high level's P x P glimpse of the scene map ...
+    glimpse_spacing_px: float = 4.0  # ... this far apart: it sees walls a macro step away
+    train_steps: int = 3000
+    batch_size: int = 256
+    lr: float = 1e-3
+    rollout: int = 2  # high-level steps per training sequence
+    depth: int = 24  # high-level steps the subgoal search looks ahead at most
+    merge: float = 0.2  # imagined states closer than this are one place
+    reach: float = 0.2  # a state this close to a (sub)goal has reached it
+    max_states: int = 2000  # the search stops growing past this many imagined states
+    lookahead: int = 1  # hand the low level the subgoal this many high-level steps ahead
+    stall: int = 8  # decisions without reaching the next subgoal before searching again
+    give_up: int = 3  # searches in a row that find no way to the goal before abstaining
+    low_horizon: int = 4  # the low-level planner's horizon when it follows subgoals
+
+
+@dataclass
 class EvalConfig:
     """Goal-reaching evaluation on episodes whose seeds no training episode used."""
 
@@ -186,6 +211,7 @@ class RunConfig:
     cost: CostConfig = field(default_factory=CostConfig)
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,29 +74,35 @@ def measure(
     policy: Mode1Policy | None = None,
     progress: bool = True,
     desc: str = "",
+    make_agent: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """Success over the evaluation episodes and the single-environment decision latency."""
+    """Success over the evaluation episodes and the single-environment decision latency,
+    of the agent ``make_agent()`` builds (default: an :class:`Agent` from ``cfg``)."""
     env = env_from_config(cfg.env)
+    make_agent = make_agent or (lambda: Agent.for_env(model, cfg, env, critic, policy))
     e = cfg.eval
     seeds = list(range(e.seed, e.seed + e.episodes))
     ok: list[bool] = []
     steps: list[int] = []
     counts = {"mode1": 0, "mode2": 0}
     for b in tqdm(range(0, len(seeds), e.batch_envs), desc=desc, disable=not progress):
-        agent = Agent.for_env(model, cfg, env, critic, policy)
+        agent = make_agent()
         s, _, n, _ = run_episodes(model, cfg, seeds[b : b + e.batch_envs], agent=agent)
         ok, steps = ok + s, steps + n
         counts = {k: v + agent.mode_counts[k] for k, v in counts.items()}
-    agent = Agent.for_env(model, cfg, env, critic, policy)
-    median, p95 = percentiles(replan_latency(model, cfg, e.latency_replans, agent))
+    latencies = replan_latency(model, cfg, e.latency_replans, make_agent())
+    median, p95 = percentiles(latencies)
     k = int(sum(ok))
+    ok_steps = [n for n, s in zip(steps, ok, strict=True) if s]
     return {
         "success": k / len(ok),
         "ci95": wilson_interval(k, len(ok)),
         "episodes": len(ok),
         "mean_steps": float(np.mean(steps)),
+        "mean_steps_success": float(np.mean(ok_steps)) if ok_steps else float("nan"),
         "decision_ms_median": median,
         "decision_ms_p95": p95,
+        "decision_ms_mean": float(np.mean(latencies)),
         "mode1_fraction": counts["mode1"] / max(1, sum(counts.values())),
     }
 

@@ -4,6 +4,7 @@ surprise curves."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,27 @@ def plot_training_curves(metrics_jsonl: Path, out_png: Path) -> Path | None:
     return out_png
 
 
-def episode_frame(obs: np.ndarray, goal: np.ndarray, scale: int = 4) -> np.ndarray:
-    """Side-by-side ``[observation | goal]`` image, upscaled. ``(H, W, C)`` uint8 each."""
+def episode_frame(
+    obs: np.ndarray,
+    goal: np.ndarray,
+    scale: int = 4,
+    marks: Sequence[tuple[float, float, tuple[int, int, int]]] = (),
+) -> np.ndarray:
+    """Side-by-side ``[observation | goal]`` image, upscaled. ``(H, W, C)`` uint8 each.
+
+    ``marks``: ``(x, y, rgb)`` points in observation pixels, drawn as small crosses on the
+    observation (e.g. decoded subgoals)."""
     gap = np.full((obs.shape[0], 2, 3), 255, np.uint8)
     frame = np.concatenate([obs, gap, goal], axis=1)
-    return frame.repeat(scale, 0).repeat(scale, 1)
+    frame = frame.repeat(scale, 0).repeat(scale, 1)
+    h, w = obs.shape[0] * scale, obs.shape[1] * scale
+    for x, y, rgb in marks:
+        cx, cy = round((x + 0.5) * scale), round((y + 0.5) * scale)
+        if 0 <= cx < w and 0 <= cy < h:
+            arm = scale
+            frame[cy, max(cx - arm, 0) : min(cx + arm + 1, w)] = rgb
+            frame[max(cy - arm, 0) : min(cy + arm + 1, h), cx] = rgb
+    return frame
 
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path:

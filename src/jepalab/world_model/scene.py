@@ -33,6 +33,18 @@ from ..errors import JepalabError
 _MOTION_MOMENTUM = 0.99
 
 
+def glimpse_offsets(
+    obs_shape: tuple[int, int, int], points: int, spacing_px: float
+) -> torch.Tensor:
+    """``(P * P, 2)`` offsets of a ``P x P`` grid ``spacing_px`` apart, in the normalised
+    [-1, 1] image coordinates (x, y) that :func:`torch.nn.functional.grid_sample` reads."""
+    h, w = obs_shape[0], obs_shape[1]
+    step = torch.tensor([2 * spacing_px / (w - 1), 2 * spacing_px / (h - 1)])
+    r = torch.arange(points, dtype=torch.float32) - (points - 1) / 2
+    grid = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2)
+    return grid * step
+
+
 class SceneGlimpse(nn.Module):
     """Scene map + locator + glimpse reader.
 
@@ -61,7 +73,7 @@ class SceneGlimpse(nn.Module):
         super().__init__()
         if glimpses > keypoints:
             raise JepalabError(f"glimpses ({glimpses}) cannot exceed keypoints ({keypoints})")
-        h, w, c = obs_shape
+        c = obs_shape[2]
         self.glimpses, self.points, self.channels = glimpses, points, channels
         self.conv = nn.Sequential(
             *([nn.AvgPool2d(pool)] if pool > 1 else []),
@@ -70,11 +82,7 @@ class SceneGlimpse(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1),
         )
         self.locator = nn.Linear(embed_dim, 2 * glimpses)
-        # Offsets of the P x P grid in normalised [-1, 1] image coordinates (x, y).
-        step = torch.tensor([2 * spacing_px / (w - 1), 2 * spacing_px / (h - 1)])
-        r = torch.arange(points, dtype=torch.float32) - (points - 1) / 2
-        grid = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2)
-        self.register_buffer("offsets", grid * step)
+        self.register_buffer("offsets", glimpse_offsets(obs_shape, points, spacing_px))
         # Running mean of each keypoint's per-step motion; the G largest are tracked.
         self.register_buffer("motion", torch.zeros(keypoints))
 
@@ -91,15 +99,21 @@ class SceneGlimpse(nn.Module):
         """``(N, D)`` -> ``(N, G, 2)`` tracked keypoint positions, (x, y) in [-1, 1]."""
         return self.locator(z).view(z.shape[0], self.glimpses, 2)
 
-    def read(self, scene: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Glimpse features ``(N, G * P * P * C)`` of ``(E, C, h, w)`` scenes at ``(N, D)``."""
+    def read(
+        self, scene: torch.Tensor, z: torch.Tensor, offsets: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Glimpse features ``(N, G * P' * C)`` of ``(E, C, h, w)`` scenes at ``(N, D)``.
+
+        ``offsets`` ``(P', 2)`` (see :func:`glimpse_offsets`) replaces the module's own
+        ``P x P`` grid, e.g. for a wider look with the same map and locator."""
         num, envs = z.shape[0], scene.shape[0]
         if envs == 0 or num % envs:
             raise JepalabError(f"{num} rollouts cannot share {envs} scenes evenly")
-        pts = self.locate(z)[:, :, None] + self.offsets  # (N, G, P*P, 2)
+        offsets = self.offsets if offsets is None else offsets
+        pts = self.locate(z)[:, :, None] + offsets  # (N, G, P', 2)
         grid = pts.reshape(envs, -1, 1, 2)  # rollouts of one scene side by side
         out = F.grid_sample(scene, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        # (E, C, N/E * G * P*P, 1) -> (N, G * P*P * C)
+        # (E, C, N/E * G * P', 1) -> (N, G * P' * C)
         return out.view(envs, self.channels, num // envs, -1).permute(0, 2, 3, 1).reshape(num, -1)
 
     def tracked(self) -> torch.Tensor:
