@@ -179,6 +179,15 @@ def test_bench_hierarchy_end_to_end(tmp_path):
     assert f["planning_budget"]["horizon"] == 2 and f["flat_full_horizon"]["horizon"] == 4
     assert (run / "maze" / "high.safetensors").exists()
     assert (run / "two-rooms" / "high.safetensors").exists()
+    assert list((run / "maze").glob("hierarchical_*.gif"))
+    # the trained high level drives `jepalab evaluate` too
+    high = str(run / "maze" / "high.safetensors")
+    r = jepalab(
+        "evaluate", "--checkpoint", str(run / "maze"), "--high", high, "--out",
+        str(tmp_path / "eval"), "--eval.episodes", "1", "--eval.latency_replans", "2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "success_rate=" in r.stdout
 
 
 def test_bench_two_rooms_checkpoint_only_for_hierarchy(tmp_path):

@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a distilled Mode-1 policy (mode1.safetensors from bench agent); --agent.mode "
         "auto (default), mode1 or mode2 chooses who acts",
     )
+    e.add_argument(
+        "--high",
+        help="a high level trained on this world model (high.safetensors from bench "
+        "hierarchy): the two-level agent follows its subgoals, the low level planning with "
+        "--hierarchy.low_horizon",
+    )
     d = add("demo", "collect, train, plan and evaluate in one go (Two-Rooms; --env.name maze)")
     d.add_argument("--out", help="run folder (default runs/demo)")
     s = sub.add_parser(
@@ -204,7 +210,12 @@ def run(argv: list[str]) -> int:
                     f"the {name} was trained on embeddings of size {module.embed_dim}; "
                     f"the world model's are {model.embed_dim}"
                 )
-        res = pipeline.evaluate(model, cfg, critic=critic, policy=policy)
+        high = None
+        if args.high:
+            from .training.high_level import load_high_level
+
+            high = load_high_level(args.high, model)
+        res = pipeline.evaluate(model, cfg, critic=critic, policy=policy, high=high)
         lo, hi = res.ci95
         print(
             f"success_rate={res.success_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}) "

@@ -29,6 +29,7 @@ from .eval import evaluate as evaluate_model
 from .io import atomic_write_text
 from .training import Trainer, TrainResult
 from .world_model import WorldModel
+from .world_model.high_level import HighLevelModel
 
 
 def collect(cfg: RunConfig, progress: bool = True) -> Path:
@@ -66,14 +67,15 @@ def evaluate(
     progress: bool = True,
     critic: Critic | None = None,
     policy: Mode1Policy | None = None,
+    high: HighLevelModel | None = None,
 ) -> EvalResult:
     """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
-    uses the trained ``critic`` and Mode-1 ``policy`` when given."""
+    uses the trained ``critic``, Mode-1 ``policy`` and ``high`` level when given."""
     seed_range = None
     if cfg.data_path.exists():
         seed_range = EpisodeDataset(cfg.data_path).seed_range
     out = Path(cfg.out_dir) / "eval"
-    return evaluate_model(model, cfg, out, seed_range, progress, critic, policy)
+    return evaluate_model(model, cfg, out, seed_range, progress, critic, policy, high)
 
 
 def machine() -> dict[str, Any]:

@@ -5,12 +5,14 @@ the closest point to a goal behind a wall is the wall. A sampling planner at the
 would inherit that greed. Instead the search explores what the high-level world model
 says is *reachable*: breadth-first, every imagined state is expanded by a fixed set of
 macro-actions (headings at full and half strength) into the states one high-level step
-later, and states closer than ``merge`` to one already found are the same place. The
+later, and a state in the same ``merge``-sized cell as one already found is the same place. The
 explored set grows room by room through the doors the model has learned to pass; the
 route is the chain of states that leads to the one nearest the goal. Breadth-first means
 that route is the shortest, in high-level steps, to a state within ``reach`` of the goal.
 
-Distances are Euclidean in embedding space, ``merge`` and ``reach`` in units of the
+Places are compared along the *place directions* of the embedding
+(:attr:`HighLevelModel.basis`: the directions in which the states of one episode differ,
+which leaves out how the layout is encoded), ``merge`` and ``reach`` in units of the
 model's typical high-level step (:attr:`HighLevelModel.step_size`), so the same settings
 fit any embedding scale.
 
@@ -70,11 +72,11 @@ class SubgoalSearch:
 
     Args:
         high: the trained high-level world model.
-        bounds: the action bounds; macro-actions are means of actions, so inside them.
+        bounds: the action bounds; a macro-action is an action held for ``k`` steps.
         headings: directions per strength (2-D actions).
         strengths: fractions of the action scale a macro-action heads with.
         depth: high-level steps the search looks ahead at most.
-        merge: imagined states closer than this (in step sizes) are one state.
+        merge: the cell size (in step sizes) within which imagined states are one place.
         reach: a state this close to the goal (in step sizes) has reached it.
         max_states: stop growing the explored set past this many states.
     """
@@ -85,9 +87,9 @@ class SubgoalSearch:
         bounds: ActionBounds,
         headings: int = 8,
         strengths: tuple[float, ...] = (1.0, 0.5),
-        depth: int = 16,
-        merge: float = 0.3,
-        reach: float = 0.5,
+        depth: int = 24,
+        merge: float = 0.2,
+        reach: float = 0.2,
         max_states: int = 2000,
     ) -> None:
         if float(high.step_size) <= 0:

@@ -18,14 +18,16 @@ import torch
 from tqdm import tqdm
 
 from ..actor.policy import Mode1Policy
-from ..agent import Agent
+from ..agent import Agent, bounds_for
 from ..config import RunConfig
+from ..configurator import Configurator, HierarchicalAgent
 from ..cost import Critic, goal_cost
 from ..envs import env_from_config
 from ..errors import JepalabError
 from ..io import atomic_write_text
 from ..memory import ShortTermMemory
 from ..world_model import WorldModel
+from ..world_model.high_level import HighLevelModel
 from .plots import episode_frame, write_gif
 from .stats import percentiles, wilson_interval
 
@@ -62,7 +64,7 @@ def run_episodes(
     cfg: RunConfig,
     seeds: list[int],
     record: int = 0,
-    agent: Agent | None = None,
+    agent: Agent | HierarchicalAgent | None = None,
     memory: ShortTermMemory | None = None,
 ) -> tuple[list[bool], list[float], list[int], list[list[np.ndarray]]]:
     """Run one batch of episodes side by side; returns successes, final distances, steps and
@@ -133,7 +135,10 @@ class _Trace:
 
 @torch.no_grad()
 def replan_latency(
-    model: WorldModel, cfg: RunConfig, replans: int, agent: Agent | None = None
+    model: WorldModel,
+    cfg: RunConfig,
+    replans: int,
+    agent: Agent | HierarchicalAgent | None = None,
 ) -> list[float]:
     """Wall-clock milliseconds of each decision step (observation in, action out) for one
     environment, of ``agent``, by default a planning agent built from ``cfg``."""
@@ -157,6 +162,23 @@ def replan_latency(
     return times
 
 
+def make_agent(
+    model: WorldModel,
+    cfg: RunConfig,
+    critic: Critic | None = None,
+    policy: Mode1Policy | None = None,
+    high: HighLevelModel | None = None,
+) -> Agent | HierarchicalAgent:
+    """The agent ``cfg`` describes, with the trained modules given: with a ``high`` level the
+    two-level agent (its low level plans; it takes no Mode-1 policy), else :class:`Agent`."""
+    bounds = bounds_for(env_from_config(cfg.env))
+    if high is None:
+        return Agent(model, cfg, bounds, critic, policy)
+    if policy is not None:
+        raise JepalabError("the hierarchical agent's low level plans (Mode-2): no Mode-1 policy")
+    return HierarchicalAgent(Configurator(model, high, cfg, bounds, critic))
+
+
 def evaluate(
     model: WorldModel,
     cfg: RunConfig,
@@ -165,9 +187,11 @@ def evaluate(
     progress: bool = True,
     critic: Critic | None = None,
     policy: Mode1Policy | None = None,
+    high: HighLevelModel | None = None,
 ) -> EvalResult:
     """Goal-reaching success over ``cfg.eval.episodes`` seeded episodes, with GIFs and the
-    decision latency; the agent uses ``critic`` and ``policy`` (Mode-1) when given."""
+    decision latency; the agent (:func:`make_agent`) uses ``critic``, ``policy`` (Mode-1)
+    and the ``high`` level (subgoals) when given."""
     check_disjoint_seeds(cfg, train_seed_range)
     model.eval()
     e = cfg.eval
@@ -182,7 +206,7 @@ def evaluate(
     for b in range(0, len(seeds), e.batch_envs):
         batch = seeds[b : b + e.batch_envs]
         record = max(0, e.gifs - b) if out is not None else 0
-        agent = Agent.for_env(model, cfg, env_from_config(cfg.env), critic, policy)
+        agent = make_agent(model, cfg, critic, policy, high)
         s, d, n, frames = run_episodes(model, cfg, batch, record, agent)
         success += s
         dists += d
@@ -193,7 +217,7 @@ def evaluate(
         bar.set_postfix(success=f"{np.mean(success):.3f}")
     bar.close()
     seconds = time.perf_counter() - t0
-    agent = Agent.for_env(model, cfg, env_from_config(cfg.env), critic, policy)
+    agent = make_agent(model, cfg, critic, policy, high)
     lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans, agent))
     k = int(sum(success))
     ok_steps = [n for n, s in zip(steps, success, strict=True) if s]

@@ -7,10 +7,11 @@ Design choice, and why:
   low-level planner can pursue, a *subgoal*, with no translation between levels; and the
   targets it learns from are fixed, so it cannot collapse.
 * **Abstract in time and action.** One step is ``k`` world-model steps. Its action, a
-  *macro-action*, is the mean of the ``k`` low-level actions: where to head, not how to get
-  round each corner. Macro-actions live in the same bounded action space (a mean of
-  actions inside a ball is inside it), and the data labels them for free: windows read
-  with stride ``k * frame_skip`` (:class:`~jepalab.data.WindowDataset`) already carry them.
+  *macro-action*, is one action held for those ``k`` steps: a heading, not how to get
+  round each corner. It learns what the low level says ``k`` steps of each would do, from
+  the states of the same exploration data
+  (:func:`~jepalab.training.high_level.train_high_level` says why not the data's own
+  ``k``-step outcomes).
 * **A wider look.** In ``k`` steps the agent meets walls farther away, so the predictor
   reads a wider glimpse of the low level's scene map around the same located agent.
 
