@@ -161,7 +161,8 @@ class HierarchyConfig:
     max_states: int = 2000  # the search stops growing past this many imagined states
     lookahead: int = 1  # hand the low level the subgoal this many high-level steps ahead
     stall: int = 8  # decisions without reaching the next subgoal before searching again
-    give_up: int = 3  # searches in a row that find no way to the goal before abstaining
+    # searches in a row that bring the agent no closer to the goal before it abstains
+    give_up: int = 5
     low_horizon: int = 4  # the low-level planner's horizon when it follows subgoals
 
 

@@ -12,10 +12,12 @@ At every decision, for each environment, the agent
 4. hands the low-level :class:`~jepalab.agent.Agent` the subgoal ``hierarchy.lookahead``
    steps down the route, or the goal itself once the route is used up, and lets it plan.
 
-It **abstains** where the Configurator's search has explored every state the high-level
-model can reach from here without coming near the goal (a sealed room), or where
-``hierarchy.give_up`` searches in a row found no way to it: it then returns zero actions
-and records why in :attr:`HierarchicalAgent.abstained`. A goal already
+A route that ends short of the goal (the model knows no way) is followed to its end, then
+searched again from there. The agent **abstains** where the search has explored every
+state the high-level model can reach without coming near the goal (a sealed room), or
+where ``hierarchy.give_up`` searches in a row found the agent no closer to the goal than
+it has been: it then returns zero actions and records why in
+:attr:`HierarchicalAgent.abstained`. A goal already
 within reach is reached trivially (the low level holds still on it). Episodes end within
 their step budget either way: the environment truncates them.
 
@@ -36,7 +38,7 @@ UNREACHABLE = (
     "goal unreachable: the high-level model reaches every place it can from here, none near "
     "the goal"
 )
-GAVE_UP = "goal not found: {n} searches in a row found no way from here to the goal"
+GAVE_UP = "goal not found: {n} searches in a row brought the agent no closer to the goal"
 
 
 class HierarchicalAgent:
@@ -59,7 +61,8 @@ class HierarchicalAgent:
         self._next: list[int] = []  # per environment: index of the next subgoal on its route
         self._since: list[int] = []  # decisions since that index last advanced
         self._blocked: list[list[tuple[torch.Tensor, torch.Tensor]]] = []  # per env: failed steps
-        self._misses: list[int] = []  # per env: searches in a row that did not reach the goal
+        self._closest: list[float] = []  # per env: the agent's closest approach to the goal
+        self._fruitless: list[int] = []  # per env: searches since it last came closer
 
     @property
     def decisions(self) -> int:
@@ -86,14 +89,22 @@ class HierarchicalAgent:
         self.routes, self.abstained = [None] * num, [None] * num
         self._next, self._since = [0] * num, [0] * num
         self._blocked = [[] for _ in range(num)]
-        self._misses = [0] * num
+        self._closest, self._fruitless = [float("inf")] * num, [0] * num
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the environments where the ``(E,)`` bool ``mask`` is false."""
         self.low.keep(mask)
         keep = np.flatnonzero(np.asarray(mask, bool))
         self.z_goal = self.z_goal[torch.as_tensor(keep)]
-        for name in ("routes", "abstained", "_next", "_since", "_blocked", "_misses"):
+        for name in (
+            "routes",
+            "abstained",
+            "_next",
+            "_since",
+            "_blocked",
+            "_closest",
+            "_fruitless",
+        ):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
     @torch.no_grad()
@@ -110,6 +121,14 @@ class HierarchicalAgent:
             action[stopped] = 0.0
         return action
 
+    def _progress(self, e: int, distance: float) -> None:
+        """Count searches since environment ``e`` last came closer to its goal (by more
+        than ``reach``) than it had ever been."""
+        if distance < self._closest[e] - self.reach:
+            self._closest[e], self._fruitless[e] = distance, 0
+        else:
+            self._fruitless[e] += 1
+
     def _hand_down(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Update every environment's route and give the low level its subgoals; returns
         the embeddings and scene maps of ``images`` for the low level to reuse."""
@@ -123,9 +142,14 @@ class HierarchicalAgent:
                 subgoals.append(z[e])
                 continue
             route = self.routes[e]
-            if route is None or self._since[e] >= self.stall:
-                if route is not None and self._next[e] < len(route.subgoals):
+            stalled = route is not None and self._since[e] >= self.stall
+            dead_end = (
+                route is not None and not route.reachable and self._next[e] >= len(route.subgoals)
+            )
+            if route is None or stalled or dead_end:
+                if stalled and self._next[e] < len(route.subgoals):
                     self._blocked[e].append((z[e], route.subgoals[self._next[e]]))
+                self._progress(e, float(self._distance(z[e], self.z_goal[e])))
                 scene = None if scenes is None else scenes[e : e + 1]
                 blocked = self._blocked[e]
                 pairs = (
@@ -134,11 +158,10 @@ class HierarchicalAgent:
                 route = self.routes[e] = self.configurator.route(z[e], self.z_goal[e], scene, pairs)
                 self._next[e], self._since[e] = 0, 0
                 self.searches += 1
-                self._misses[e] = 0 if route.reachable else self._misses[e] + 1
                 if route.exhausted and not route.reachable:
                     self.abstained[e] = UNREACHABLE
-                elif self._misses[e] >= self.give_up:
-                    self.abstained[e] = GAVE_UP.format(n=self._misses[e])
+                elif self._fruitless[e] >= self.give_up:
+                    self.abstained[e] = GAVE_UP.format(n=self._fruitless[e])
             path = route.subgoals
             self._since[e] += 1
             while (

@@ -51,7 +51,7 @@ class HighLevelModel(WorldModel):
         steps: int,
         hidden: int = 256,
         layers: int = 2,
-        glimpse_points: int = 5,
+        glimpse_points: int = 9,
         glimpse_spacing_px: float = 4.0,
     ) -> None:
         if steps < 1:
