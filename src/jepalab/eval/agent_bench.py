@@ -25,13 +25,14 @@ import torch
 from tqdm import tqdm
 
 from ..actor.policy import Mode1Policy, distill, save_policy
-from ..agent import Agent, bounds_for
+from ..agent import bounds_for
 from ..config import RunConfig, save_config
 from ..cost import Critic, save_critic, train_critic
 from ..envs import env_from_config
 from ..memory import ShortTermMemory
 from ..training import load_world_model
 from ..world_model import WorldModel
+from .evaluate import make_agent as default_agent
 from .evaluate import replan_latency, run_episodes
 from .stats import percentiles, wilson_interval
 
@@ -78,8 +79,7 @@ def measure(
 ) -> dict[str, Any]:
     """Success over the evaluation episodes and the single-environment decision latency,
     of the agent ``make_agent()`` builds (default: an :class:`Agent` from ``cfg``)."""
-    env = env_from_config(cfg.env)
-    make_agent = make_agent or (lambda: Agent.for_env(model, cfg, env, critic, policy))
+    make_agent = make_agent or (lambda: default_agent(model, cfg, critic, policy))
     e = cfg.eval
     seeds = list(range(e.seed, e.seed + e.episodes))
     ok: list[bool] = []

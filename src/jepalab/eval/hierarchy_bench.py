@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..agent import Agent, bounds_for
+from ..agent import bounds_for
 from ..config import RunConfig, save_config
 from ..configurator import Configurator, HierarchicalAgent
 from ..data import EpisodeDataset
@@ -119,10 +119,7 @@ def compare(model: WorldModel, cfg: RunConfig, maze: bool, progress: bool) -> di
         },
     }
     if maze:
-        full = measure(
-            model, cfg, progress=progress, desc=f"flat, horizon {cfg.planner.horizon}",
-            make_agent=lambda: Agent(model, cfg, bounds),
-        )  # fmt: skip
+        full = measure(model, cfg, progress=progress, desc=f"flat, horizon {cfg.planner.horizon}")
         out["flat_full_horizon"] = {
             **full,
             "ms_per_step": full["decision_ms_mean"] / skip,
