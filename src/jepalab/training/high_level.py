@@ -83,8 +83,12 @@ def random_macros(
     low, high = torch.tensor(bounds.low), torch.tensor(bounds.high)
     a = low + (high - low) * torch.rand(*shape, bounds.dim, generator=gen)
     full = torch.rand(*shape, 1, generator=gen) < 0.25
-    a = torch.where(full, a * 1e3, a)  # projected back onto the boundary below
-    return bounds.project(a)
+    return torch.where(full, full_strength(bounds, a), bounds.project(a))
+
+
+def full_strength(bounds: ActionBounds, a: torch.Tensor) -> torch.Tensor:
+    """``(..., A)`` actions stretched along their headings onto the boundary of ``bounds``."""
+    return bounds.project(a * 1e3)
 
 
 @torch.no_grad()
@@ -177,7 +181,7 @@ def _calibrate(
     macros = random_macros(bounds, (num, 1), gen)
     target = _low_level_targets(low, z0, macros, scenes, high.steps)[:, 0]
     pred = high.rollout(z0, macros, scenes)[:, 0]
-    full = bounds.project(macros * 1e3)  # the same headings at full strength
+    full = full_strength(bounds, macros)
     moved = (high.rollout(z0, full, scenes)[:, 0] - z0).norm(dim=-1)
     high.step_size.fill_(moved.median())
     high.basis = place_basis(data)
