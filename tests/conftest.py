@@ -67,3 +67,15 @@ def tiny_data(tmp_path_factory):
 
     cfg = tiny_config(tmp_path_factory.mktemp("data"))
     return collect(cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_data, tmp_path_factory):
+    """A tiny world model trained for 4 steps on ``tiny_data``: (model, cfg, run folder)."""
+    from jepalab.pipeline import train
+    from jepalab.training import load_world_model
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    train(tiny_config(out, "--data.path", str(tiny_data), "--train.steps", "4"), progress=False)
+    model, cfg = load_world_model(out)
+    return model, cfg, out

@@ -209,7 +209,8 @@ def test_episodes_enter_the_memory_at_the_world_model_step():
     cfg.planner.iterations, cfg.planner.action_repeat = 1, 1
     model = WorldModel((65, 65, 3), action_dim=2, embed_dim=8, channels=(4,))
     mem = ShortTermMemory(10_000)
-    success, _, steps, _ = run_episodes(model, cfg, [5, 6], memory=mem)
+    ran = run_episodes(model, cfg, [5, 6], memory=mem)
+    success, steps = ran.success, ran.steps
     assert mem.episodes == 2
     b = mem.sample(500, torch.Generator().manual_seed(0))
     torch.testing.assert_close(b.cost, goal_cost(b.next_state, b.goal))

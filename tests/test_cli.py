@@ -198,7 +198,14 @@ def test_bench_two_rooms_checkpoint_only_for_hierarchy(tmp_path):
 def test_bench_agent_end_to_end(tmp_path):
     # Tiny budgets: this checks the benchmark runs through and writes every figure it promises.
     run, out = tmp_path / "run", tmp_path / "agent.json"
-    small = ("--agent.memory_episodes", "2", "--agent.critic_steps", "20")
+    small = (
+        "--agent.memory_episodes",
+        "2",
+        "--agent.critic_steps",
+        "20",
+        "--agent.hazard_steps",
+        "20",
+    )
     r = jepalab(
         "bench", "agent", "--run-dir", str(run), "--out", str(out), *TINY, *small,
         "--agent.mode1_steps", "20", "--eval.batch_envs", "2",
@@ -209,3 +216,25 @@ def test_bench_agent_end_to_end(tmp_path):
     assert set(f["mode1"]) >= {"success", "mode2_success", "latency_ratio"}
     assert f["critic"]["short_horizon"] == 1 and f["experience"]["episodes"] == 2
     assert (run / "critic.safetensors").exists() and (run / "mode1.safetensors").exists()
+    assert set(f["abstain"]) >= {"ood_rate", "in_distribution_rate"}
+    assert set(f["risk"]) >= {"success", "plain_success", "risk"}
+    assert set(f["abstain"]["by_shift"]) == {"two-doors", "thick-border", "inverted"}
+    assert set(f["hazard"]) >= {"success", "hazard_rate", "without_hazard_cost"}
+    assert (run / "gate.safetensors").exists() and (run / "hazard" / "hazard.safetensors").exists()
+    r = jepalab(
+        "evaluate", "--checkpoint", str(run), "--gate", str(run / "gate.safetensors"),
+        "--out", str(tmp_path / "gated"),
+    )  # fmt: skip
+    assert r.returncode == 0 and "abstain_rate=" in r.stdout, r.stderr
+    r = jepalab(
+        "evaluate", "--checkpoint", str(run / "hazard"), "--hazard",
+        str(run / "hazard" / "hazard.safetensors"), "--out", str(tmp_path / "careful"),
+    )  # fmt: skip
+    assert r.returncode == 0 and "hazard_rate=" in r.stdout, r.stderr
+    r = jepalab(
+        "evaluate", "--checkpoint", str(run), "--ensemble", str(run / "ensemble.safetensors"),
+        "--planner.risk", "1.0", "--out", str(tmp_path / "averse"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = jepalab("evaluate", "--checkpoint", str(run), "--gate", str(run / "mode1.safetensors"))
+    assert r.returncode != 0 and "safety-gate" in r.stderr

@@ -10,11 +10,8 @@ from jepalab.actor import ActionBounds
 from jepalab.configurator import UNREACHABLE, Configurator, HierarchicalAgent, SubgoalSearch
 from jepalab.configurator.subgoals import macro_actions
 from jepalab.errors import CheckpointError, JepalabError
-from jepalab.training import load_world_model
 from jepalab.training.high_level import load_high_level, save_high_level, train_high_level
 from jepalab.world_model.high_level import HighLevelModel
-
-from .conftest import tiny_config
 
 BOUNDS = ActionBounds((-1.0, -1.0), (1.0, 1.0), max_norm=1.0)
 
@@ -98,14 +95,9 @@ def test_search_refuses_an_uncalibrated_high_level():
 
 
 @pytest.fixture(scope="module")
-def tiny_high(tiny_data, tmp_path_factory):
+def tiny_high(tiny_model, tiny_data):
     """A tiny trained world model, and a high level trained on top of it."""
-    from jepalab.pipeline import train
-
-    out = tmp_path_factory.mktemp("hier")
-    cfg = tiny_config(out, "--data.path", str(tiny_data), "--train.steps", "4")
-    train(cfg, progress=False)
-    model, cfg = load_world_model(out)
+    model, cfg, out = tiny_model
     high = HighLevelModel(model, steps=2, hidden=32, glimpse_points=3)
     fit = train_high_level(high, model, tiny_data, BOUNDS_2D, steps=150, batch=32, progress=False)
     return model, cfg, high, fit, out
@@ -163,6 +155,7 @@ def test_hierarchical_agent_runs_episodes_within_their_budget(tiny_high):
 
     model, cfg, high, _, _ = tiny_high
     agent = HierarchicalAgent(Configurator(model, high, cfg, BOUNDS_2D))
-    ok, _, steps, _ = run_episodes(model, cfg, [1_000_000, 1_000_001], agent=agent)
+    ran = run_episodes(model, cfg, [1_000_000, 1_000_001], agent=agent)
+    ok, steps = ran.success, ran.steps
     assert len(ok) == 2 and all(n <= 200 for n in steps)
     assert agent.searches >= 2 and agent.subgoal is not None

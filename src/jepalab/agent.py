@@ -1,9 +1,10 @@
 """The agent's perception-action loop: observe, encode, decide (react or plan), act.
 
 ``Agent`` ties Perception (the encoder), the World model (the predictor), the Cost (goal
-energy, optionally the trained critic as terminal cost) and the Actor: Mode-2
-(receding-horizon planning through the world model) and, when given, Mode-1 (a policy
-distilled from Mode-2, one forward pass). It works on one environment or a batch of them;
+energy, optionally the trained critic as terminal cost and a hazard probe) and the Actor:
+Mode-2 (receding-horizon planning through the world model, risk-averse with a predictor
+ensemble and ``planner.risk > 0``) and, when given, Mode-1 (a policy distilled from
+Mode-2, one forward pass). It works on one environment or a batch of them;
 the goal is encoded once, when it is set. A world model whose step spans
 ``model.frame_skip`` environment steps decides once per model step and the agent holds
 each action for that many environment steps.
@@ -12,6 +13,11 @@ With a Mode-1 policy and ``agent.mode = "auto"`` (the default) every decision st
 Mode-1; Mode-2 takes over, per environment, where Mode-1 is unsure (its ensemble disagrees
 by more than ``agent.max_spread``) or stuck (the cost to come has not improved for
 ``agent.patience`` decisions). :attr:`Agent.mode_counts` counts which mode acted.
+
+With a :class:`~jepalab.safety.SafetyGate` the agent **abstains** where it does not know:
+when the goal or the start of a task looks unfamiliar, or when the world surprises its model
+(see :mod:`jepalab.safety`). An abstaining agent answers zero actions for that environment
+from then on and :attr:`Agent.abstained` holds the reason; it never acts on a guess.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import torch
 from .actor import MPC, ActionBounds, make_planner
 from .actor.policy import Mode1Policy
 from .config import RunConfig
-from .cost import Critic, GoalEnergy, goal_cost
+from .cost import Critic, GoalEnergy, HazardProbe, goal_cost
 from .errors import JepalabError
+from .safety import SURPRISE_WINDOW, SafetyGate
 from .world_model import WorldModel
+from .world_model.predictor_ensemble import PredictorEnsemble
 
 MODES = ("auto", "mode1", "mode2")
 
@@ -41,6 +49,9 @@ class Agent:
         bounds: ActionBounds,
         critic: Critic | None = None,
         policy: Mode1Policy | None = None,
+        gate: SafetyGate | None = None,
+        hazard: HazardProbe | None = None,
+        ensemble: PredictorEnsemble | None = None,
     ) -> None:
         if cfg.agent.mode not in MODES:
             raise JepalabError(f"agent.mode must be one of {MODES}, got '{cfg.agent.mode}'")
@@ -50,9 +61,13 @@ class Agent:
             raise JepalabError(f"agent.patience must be at least 1, got {cfg.agent.patience}")
         self.model, self.cfg = model.eval(), cfg
         c = cfg.cost
-        energy = GoalEnergy(c.terminal_weight, c.running_weight, critic, c.critic_weight)
-        self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner))
-        self.critic, self.policy = critic, policy
+        energy = GoalEnergy(
+            c.terminal_weight, c.running_weight, critic, c.critic_weight, hazard, c.hazard_weight
+        )
+        spread = ensemble.spread if ensemble is not None else None
+        self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner, spread))
+        self.critic, self.policy, self.gate = critic, policy, gate
+        self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
         self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
         self.decisions = 0  # decision steps taken (each may serve a batch of environments)
@@ -64,6 +79,10 @@ class Agent:
         self._planned: torch.Tensor | None = None  # (E,) bool: Mode-2 made the last decision
         self._best: torch.Tensor | None = None  # (E,) lowest cost to come seen this episode
         self._since: torch.Tensor | None = None  # (E,) decisions since it last improved
+        # (z, action, scene) of the last decision: what the gate checks the next one against
+        self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self._surprise: list[torch.Tensor] = []  # (E,) energies of the last decisions
+        self.surprises: list[torch.Tensor] = []  # every windowed surprise the gate was asked
 
     @classmethod
     def for_env(
@@ -73,9 +92,12 @@ class Agent:
         env,
         critic: Critic | None = None,
         policy: Mode1Policy | None = None,
+        gate: SafetyGate | None = None,
+        hazard: HazardProbe | None = None,
+        ensemble: PredictorEnsemble | None = None,
     ) -> Agent:
         """An agent whose actions respect ``env``'s action space (and norm limit, if any)."""
-        return cls(model, cfg, bounds_for(env), critic, policy)
+        return cls(model, cfg, bounds_for(env), critic, policy, gate, hazard, ensemble)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, env) -> Agent:
@@ -96,9 +118,16 @@ class Agent:
 
     @torch.no_grad()
     def set_goal(self, goal_obs: np.ndarray) -> None:
-        """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans."""
-        self.z_goal = self.model.encode(self.images(goal_obs))
+        """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans.
+
+        With a gate, an unfamiliar goal makes the agent abstain in that environment."""
+        images = self.images(goal_obs)
+        self.z_goal = self.model.encode(images)
         num_envs = self.z_goal.shape[0]
+        self.abstained = [None] * num_envs
+        if self.gate is not None:
+            self.abstained = self.gate.unfamiliar(self.model, images, "goal")
+        self._last, self._surprise = None, []
         self.mpc.reset(num_envs)
         self._held = None
         self._planned = torch.zeros(num_envs, dtype=torch.bool)
@@ -113,8 +142,13 @@ class Agent:
         self.mpc.keep(m)
         self.z_goal = self.z_goal[m]
         self._planned, self._best, self._since = self._planned[m], self._best[m], self._since[m]
+        self.abstained = [r for r, k in zip(self.abstained, m.tolist(), strict=True) if k]
         if self._held is not None:
             self._held = self._held[m.numpy()]
+        if self._last is not None:
+            z, a, scene = self._last
+            self._last = (z[m], a[m], None if scene is None else scene[m])
+        self._surprise = [e[m] for e in self._surprise]
 
     @property
     def deciding(self) -> bool:
@@ -137,7 +171,9 @@ class Agent:
                 f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
             )
         if self.deciding:
-            self._held, self._held_for = self._decide(images, encoded).numpy(), 0
+            action = self._decide(images, encoded)
+            stopped = torch.tensor([r is not None for r in self.abstained])
+            self._held, self._held_for = action.masked_fill(stopped[:, None], 0.0).numpy(), 0
         self._held_for += 1
         return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
 
@@ -146,8 +182,12 @@ class Agent:
     ) -> torch.Tensor:
         """``(E, H, W, C)`` observations -> ``(E, A)`` actions, by Mode-1 or Mode-2 per env."""
         self.decisions += 1
-        z, scene = encoded or (self.model.encode(images), self.model.scene_map(images))
+        z, scene = encoded or (self.model.encode(images), None)
+        if encoded is None and (self.mode == "mode2" or self.gate is not None):
+            scene = self.model.scene_map(images)  # Mode-1 alone needs none: half its time
         self.embedding = z
+        if self.gate is not None:
+            self._check(images, z)
         plan = torch.ones(len(z), dtype=torch.bool)
         if self.mode != "mode2":
             action, spread = self.policy(z, self.z_goal)
@@ -156,14 +196,31 @@ class Agent:
             else:
                 plan = torch.zeros_like(plan)
         if plan.any():
+            if scene is None and encoded is None:
+                scene = self.model.scene_map(images)
             # a warm start is only valid where Mode-2 made the previous decision as well
             planned = self.mpc.act(z, self.z_goal, reset=~self._planned, scene=scene)
             action = planned if plan.all() else torch.where(plan[:, None], planned, action)
         self._planned = plan
+        self._last = (z, action, scene)
         n2 = int(plan.sum())
         self.mode_counts["mode2"] += n2
         self.mode_counts["mode1"] += len(z) - n2
         return action
+
+    def _check(self, images: torch.Tensor, z: torch.Tensor) -> None:
+        """Abstain where the start of the task is unfamiliar or the last steps surprising."""
+        if self._last is None:  # the first decision of the task: look at where it starts
+            verdicts = self.gate.unfamiliar(self.model, images, "start")
+        else:
+            z_prev, a_prev, scene = self._last
+            energy = (self.model.step(z_prev, a_prev, scene) - z).square().sum(-1)
+            self._surprise = [*self._surprise, energy][-SURPRISE_WINDOW:]
+            if len(self._surprise) < SURPRISE_WINDOW:
+                return
+            self.surprises.append(torch.stack(self._surprise).mean(0))
+            verdicts = self.gate.surprised(self.surprises[-1])
+        self.abstained = [old or new for old, new in zip(self.abstained, verdicts, strict=True)]
 
     def _stuck(self, z: torch.Tensor) -> torch.Tensor:
         """``(E,)`` bool: the cost to come has not improved for ``agent.patience`` decisions."""

@@ -89,6 +89,21 @@ def _parser() -> argparse.ArgumentParser:
         "hierarchy): the two-level agent follows its subgoals, the low level planning with "
         "--hierarchy.low_horizon",
     )
+    e.add_argument(
+        "--gate",
+        help="a safety gate fitted to this world model (gate.safetensors from bench agent): "
+        "the agent abstains where the task looks unfamiliar or the world surprises it",
+    )
+    e.add_argument(
+        "--hazard",
+        help="a hazard probe trained on this world model (hazard/hazard.safetensors from "
+        "bench agent): plans keep out of forbidden regions, weighted by --cost.hazard_weight",
+    )
+    e.add_argument(
+        "--ensemble",
+        help="a predictor ensemble trained on this world model (ensemble.safetensors from "
+        "bench agent): with --planner.risk R > 0 plans pay R times its spread along them",
+    )
     d = add("demo", "collect, train, plan and evaluate in one go (Two-Rooms; --env.name maze)")
     d.add_argument("--out", help="run folder (default runs/demo)")
     s = sub.add_parser(
@@ -150,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--two-rooms-checkpoint",
         help="hierarchy: use this Two-Rooms world model (run folder with its data.h5) instead "
+        "of training one",
+    )
+    b.add_argument(
+        "--hazard-checkpoint",
+        help="agent: use this Hazard Rooms world model (run folder with its data.h5) instead "
         "of training one",
     )
     b.add_argument(
@@ -215,11 +235,24 @@ def run(argv: list[str]) -> int:
             from .training.high_level import load_high_level
 
             high = load_high_level(args.high, model)
-        res = pipeline.evaluate(model, cfg, critic=critic, policy=policy, high=high)
+        from .cost import load_hazard_probe
+        from .safety import SafetyGate
+
+        gate = SafetyGate.load(args.gate) if args.gate else None
+        hazard = load_hazard_probe(args.hazard, model) if args.hazard else None
+        from .world_model.predictor_ensemble import load_predictor_ensemble
+
+        ensemble = load_predictor_ensemble(args.ensemble, model) if args.ensemble else None
+        res = pipeline.evaluate(
+            model, cfg, critic=critic, policy=policy, high=high, gate=gate, hazard=hazard,
+            ensemble=ensemble,
+        )  # fmt: skip
         lo, hi = res.ci95
         print(
             f"success_rate={res.success_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}) "
             f"episodes={res.episodes} replan_ms_median={res.replan_ms_median:.1f}"
+            + (f" abstain_rate={res.abstain_rate:.3f}" if gate else "")
+            + (f" hazard_rate={res.hazard_rate:.3f}" if cfg.env.name == "hazard-rooms" else "")
         )
     elif args.command == "demo":
         cfg = _config(args, extra)
@@ -256,6 +289,8 @@ def run(argv: list[str]) -> int:
         print(f"report written: {write_report(args.run_dir, args.out)}")
     elif args.command == "bench" and args.two_rooms_checkpoint and args.name != "hierarchy":
         raise JepalabError("--two-rooms-checkpoint applies to the hierarchy benchmark")
+    elif args.command == "bench" and args.hazard_checkpoint and args.name != "agent":
+        raise JepalabError("--hazard-checkpoint applies to the agent benchmark")
     elif args.command == "bench" and args.name == "intuitive-physics":
         from .eval import intuitive_physics
 
@@ -282,9 +317,10 @@ def run(argv: list[str]) -> int:
             raise JepalabError("--baseline-checkpoint applies to the intuitive-physics benchmark")
         cfg = _config(args, extra, bench_config())
         cfg.out_dir = args.run_dir or "runs/bench-agent"
-        f = agent_bench.run_bench(cfg, args.checkpoint)
+        f = agent_bench.run_bench(cfg, args.checkpoint, args.hazard_checkpoint)
         atomic_write_text(Path(args.out), json.dumps(f, indent=2))
-        c, m = f["critic"], f["mode1"]
+        c, m, a, h = f["critic"], f["mode1"], f["abstain"], f["hazard"]
+        wo = h["without_hazard_cost"]
         print(
             f"critic: short horizon {c['short_horizon']} + critic {c['short_horizon_success']:.3f}"
             f" vs full horizon {c['full_horizon']} {c['full_horizon_success']:.3f}, "
@@ -294,6 +330,16 @@ def run(argv: list[str]) -> int:
             f"mode-1: agent {m['success']:.3f} (Mode-1 acts in {m['auto']['mode1_fraction']:.0%}"
             f" of decisions) vs Mode-2 {m['mode2_success']:.3f}; Mode-1 alone "
             f"{m['mode1_only_success']:.3f}; Mode-1 {m['latency_ratio']:.0f}x faster per decision"
+        )
+        shifts = " ".join(f"{k}={v['abstain_rate']:.2f}" for k, v in a["by_shift"].items())
+        print(
+            f"abstain: {a['ood_rate']:.3f} of episodes in unseen worlds ({shifts}), "
+            f"{a['in_distribution_rate']:.3f} of ordinary ones"
+        )
+        print(
+            f"hazard rooms: success {h['success']:.3f}, a hot cell entered in "
+            f"{h['hazard_rate']:.3f} of episodes (goal cost only: {wo['success']:.3f}, "
+            f"{wo['hazard_rate']:.3f})"
         )
     elif args.command == "bench" and args.name == "hierarchy":
         from .eval import hierarchy_bench

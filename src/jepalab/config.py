@@ -97,6 +97,9 @@ class CostConfig:
     running_weight: float = 0.1
     # The trained critic's cost to come after the horizon (used only when a critic is given).
     critic_weight: float = 1.0
+    # How close the plan comes to a forbidden region, by a trained hazard probe (used only
+    # when a probe is given): 0 far away, 1 inside.
+    hazard_weight: float = 10.0
 
 
 @dataclass
@@ -138,6 +141,9 @@ class AgentConfig:
     memory_episodes: int = 300
     critic_steps: int = 20000
     mode1_steps: int = 5000
+    hazard_steps: int = 3000  # training steps of the hazard probe (bench agent, Hazard Rooms)
+    ensemble_steps: int = 2000  # training steps of the predictor ensemble (bench agent)
+    risk: float = 1.0  # planner.risk of the risk-averse planner bench agent measures
 
 
 @dataclass

@@ -9,6 +9,7 @@ print(jepalab.evaluate(result.model, cfg).success_rate)
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -20,16 +21,18 @@ import torch
 
 from .actor import Mode1Policy
 from .config import RunConfig, save_config
-from .cost import Critic
+from .cost import Critic, HazardProbe
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .io import atomic_write_text
-from .training import Trainer, TrainResult
+from .safety import SafetyGate
+from .training import Trainer, TrainResult, load_world_model
 from .world_model import WorldModel
 from .world_model.high_level import HighLevelModel
+from .world_model.predictor_ensemble import PredictorEnsemble
 
 
 def collect(cfg: RunConfig, progress: bool = True) -> Path:
@@ -61,6 +64,26 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainR
     return result
 
 
+def world_model(
+    cfg: RunConfig, checkpoint: str | None = None, progress: bool = True
+) -> tuple[WorldModel, RunConfig, float | None]:
+    """The world model of ``checkpoint`` with its run's config (model, world, data, planner
+    and cost settings), or one trained now as ``cfg`` says (collecting its data first if
+    needed); returns it, the config to use it with, and the training seconds (None if
+    loaded)."""
+    if checkpoint:
+        model, saved = load_world_model(checkpoint)
+        cfg = copy.deepcopy(cfg)
+        cfg.model, cfg.env, cfg.data = saved.model, saved.env, saved.data
+        cfg.data.path = str(saved.data_path)
+        cfg.planner, cfg.cost = saved.planner, saved.cost
+        return model, cfg, None
+    if not cfg.data_path.exists():
+        collect(cfg, progress)
+    trained = train(cfg, progress=progress)
+    return trained.model, cfg, trained.train_seconds
+
+
 def evaluate(
     model: WorldModel,
     cfg: RunConfig,
@@ -68,14 +91,20 @@ def evaluate(
     critic: Critic | None = None,
     policy: Mode1Policy | None = None,
     high: HighLevelModel | None = None,
+    gate: SafetyGate | None = None,
+    hazard: HazardProbe | None = None,
+    ensemble: PredictorEnsemble | None = None,
 ) -> EvalResult:
     """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
-    uses the trained ``critic``, Mode-1 ``policy`` and ``high`` level when given."""
+    uses the trained ``critic``, Mode-1 ``policy``, ``high`` level, safety ``gate``,
+    ``hazard`` probe and predictor ``ensemble`` when given."""
     seed_range = None
     if cfg.data_path.exists():
         seed_range = EpisodeDataset(cfg.data_path).seed_range
     out = Path(cfg.out_dir) / "eval"
-    return evaluate_model(model, cfg, out, seed_range, progress, critic, policy, high)
+    return evaluate_model(
+        model, cfg, out, seed_range, progress, critic, policy, high, gate, hazard, ensemble
+    )
 
 
 def machine() -> dict[str, Any]:

@@ -9,7 +9,15 @@ from .cem import CEMPlanner
 from .gradient import GradientPlanner
 from .mpc import MPC
 from .mppi import MPPIPlanner
-from .planner import PLANNERS, EnergyFn, Planner, PlannerConfig, PlanResult, make_planner
+from .planner import (
+    PLANNERS,
+    EnergyFn,
+    Planner,
+    PlannerConfig,
+    PlanResult,
+    UncertaintyFn,
+    make_planner,
+)
 from .policy import Mode1Policy, distill, load_policy, save_policy
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "PlanResult",
     "Planner",
     "PlannerConfig",
+    "UncertaintyFn",
     "distill",
     "load_policy",
     "make_planner",

@@ -9,7 +9,7 @@ import torch
 from ..errors import ConfigError
 from ..protocols import RolloutModel
 from .bounds import ActionBounds
-from .planner import EnergyFn, Planner, PlannerConfig
+from .planner import EnergyFn, Planner, PlannerConfig, UncertaintyFn
 
 
 class CEMPlanner(Planner, name="cem"):
@@ -25,8 +25,9 @@ class CEMPlanner(Planner, name="cem"):
         energy: EnergyFn,
         bounds: ActionBounds,
         config: PlannerConfig,
+        uncertainty: UncertaintyFn | None = None,
     ) -> None:
-        super().__init__(model, energy, bounds, config)
+        super().__init__(model, energy, bounds, config, uncertainty)
         if not 1 <= config.elites <= config.samples:
             raise ConfigError(
                 f"planner.elites must be in [1, samples={config.samples}], got {config.elites}"

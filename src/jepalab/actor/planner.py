@@ -22,10 +22,18 @@ import torch
 
 from ..errors import ConfigError, JepalabError
 from ..protocols import RolloutModel
+from ..world_model.scene import map_steps
 from .bounds import ActionBounds
 
-EnergyFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``energy(pred (N, H, D), goal (N, D)) -> (N,)``, e.g. :class:`jepalab.cost.GoalEnergy`."""
+EnergyFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+"""``energy(pred (N, H, D), goal (N, D), scene (E, ...) or None) -> (N,)``, e.g.
+:class:`jepalab.cost.GoalEnergy`; ``scene`` is the scene map the rollouts read (every ``N / E``
+consecutive rollouts share one), for terms that look at the world around a state."""
+
+UncertaintyFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+"""``spread(z (N, D), a (N, A), scene) -> (N,)``: how unsure the model is of the step from
+``z`` under ``a``, e.g. the ``spread`` of a
+:class:`~jepalab.world_model.predictor_ensemble.PredictorEnsemble`."""
 
 PLANNERS: dict[str, type[Planner]] = {}
 """Planners by name; each registers itself with ``class X(Planner, name="x")``."""
@@ -55,6 +63,9 @@ class PlannerConfig:
     momentum: float = 0.1  # weight of the previous CEM mean/std when refitting
     lr: float = 0.1  # Adam step size (gradient)
     restarts: int = 8  # random starts per environment besides the warm start (gradient)
+    # Risk-averse planning: add this times the predictor ensemble's mean spread along the
+    # plan to its energy (only with an ensemble, world_model/predictor_ensemble.py).
+    risk: float = 0.0
     seed: int = 0
 
 
@@ -84,12 +95,16 @@ class Planner(ABC):
         energy: EnergyFn,
         bounds: ActionBounds,
         config: PlannerConfig,
+        uncertainty: UncertaintyFn | None = None,
     ) -> None:
         _check_config(config)
+        if config.risk > 0 and uncertainty is None:
+            raise ConfigError("planner.risk > 0 needs an uncertainty estimate (an ensemble)")
         self.model = model
         self.energy = energy
         self.bounds = bounds
         self.config = config
+        self.uncertainty = uncertainty
         self._generator = torch.Generator().manual_seed(config.seed)
         self._scene: torch.Tensor | None = None  # set for the duration of one plan()
 
@@ -168,7 +183,11 @@ class Planner(ABC):
                 f"model.rollout returned {tuple(pred.shape)} for actions {tuple(actions.shape)}; "
                 "expected (N, H, D)"
             )
-        energy = self.energy(pred, z_goal)
+        energy = self.energy(pred, z_goal, self._scene)
+        if self.uncertainty is not None and self.config.risk > 0:
+            before = torch.cat([z0[:, None], pred[:, :-1]], 1)  # the state each step starts at
+            spread = map_steps(self.uncertainty, self._scene, before, actions)
+            energy = energy + self.config.risk * spread.mean(1)
         return energy.nan_to_num(nan=math.inf).view(num_envs, candidates)
 
     def _candidates(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -228,12 +247,17 @@ class Planner(ABC):
 
 
 def make_planner(
-    model: RolloutModel, energy: EnergyFn, bounds: ActionBounds, config: PlannerConfig
+    model: RolloutModel,
+    energy: EnergyFn,
+    bounds: ActionBounds,
+    config: PlannerConfig,
+    uncertainty: UncertaintyFn | None = None,
 ) -> Planner:
-    """The planner named ``config.name``."""
+    """The planner named ``config.name`` (risk-averse with an ``uncertainty`` estimate and
+    ``config.risk > 0``)."""
     if config.name not in PLANNERS:
         raise JepalabError(f"unknown planner '{config.name}'; choose one of {sorted(PLANNERS)}")
-    return PLANNERS[config.name](model, energy, bounds, config)
+    return PLANNERS[config.name](model, energy, bounds, config, uncertainty)
 
 
 def _check_config(config: PlannerConfig) -> None:
@@ -242,7 +266,7 @@ def _check_config(config: PlannerConfig) -> None:
     for key in positive:
         if not getattr(config, key) > 0:
             raise ConfigError(f"planner.{key} must be positive, got {getattr(config, key)}")
-    for key in ("init_std", "min_std", "restarts"):
+    for key in ("init_std", "min_std", "restarts", "risk"):
         if not getattr(config, key) >= 0:
             raise ConfigError(f"planner.{key} must be >= 0, got {getattr(config, key)}")
     if not 0 <= config.momentum < 1:

@@ -1,13 +1,18 @@
-"""The Cost module: the hard-wired intrinsic cost and the trainable critic."""
+"""The Cost module: the hard-wired intrinsic cost (goal, hazards) and the trainable critic."""
 
 from .critic import Critic, load_critic, save_critic, train_critic
+from .hazard import HazardProbe, load_hazard_probe, save_hazard_probe, train_hazard_probe
 from .intrinsic import GoalEnergy, goal_cost
 
 __all__ = [
     "Critic",
     "GoalEnergy",
+    "HazardProbe",
     "goal_cost",
     "load_critic",
+    "load_hazard_probe",
     "save_critic",
+    "save_hazard_probe",
     "train_critic",
+    "train_hazard_probe",
 ]

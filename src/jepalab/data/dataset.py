@@ -415,6 +415,18 @@ class EpisodeDataset:
             "layout": _read(f["layout"], self.path, i),
         }
 
+    def frames(self, indices: Sequence[int]) -> np.ndarray:
+        """uint8 ``(N, H, W, C)`` frames at increasing global frame ``indices`` (the frame
+        numbering :attr:`episode_starts` uses)."""
+        idx = np.asarray(indices, np.int64)
+        inside = idx.size == 0 or (idx.min() >= 0 and idx.max() < self.num_frames)
+        if not inside or (np.diff(idx) <= 0).any():
+            raise IndexError(
+                f"frame indices must increase within [0, {self.num_frames}), got "
+                f"{idx.tolist()[:8]}..."
+            )
+        return _read(self._file["obs"], self.path, idx)
+
     def close(self) -> None:
         """Close the file."""
         self._file.close()

@@ -1,7 +1,9 @@
 """Environments by name, and their Gymnasium registration.
 
-``make_env("two-rooms")`` (or ``"maze"``) builds a world directly;
-``gymnasium.make("jepalab/TwoRooms-v0")`` (``"jepalab/Maze-v0"``) does the same through
+``make_env("two-rooms")`` (or ``"maze"``, ``"hazard-rooms"``, or a shifted Two-Rooms:
+``"two-rooms-two-doors"``, ``"two-rooms-thick-border"``, ``"two-rooms-inverted"``) builds a
+world directly; ``gymnasium.make("jepalab/TwoRooms-v0")`` (``"jepalab/Maze-v0"``,
+``"jepalab/HazardRooms-v0"``) does the same through
 Gymnasium (the env handles truncation itself, so no TimeLimit). ``make_env`` also builds any
 registered Gymnasium id (``"Pendulum-v1"``) and any ``"package.module:ClassName"``, both
 rendering ``rgb_array`` frames so ``jepalab collect`` can record them.
@@ -10,11 +12,15 @@ rendering ``rgb_array`` frames so ``jepalab collect`` can record them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
+from jepalab.envs.hazard_rooms import HazardRoomsEnv
 from jepalab.envs.maze import MazeEnv
+from jepalab.envs.shifted_rooms import SHIFTS, ShiftedTwoRoomsEnv
 from jepalab.envs.two_rooms import TwoRoomsEnv
 from jepalab.errors import JepalabError
 
@@ -23,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVS",
+    "HazardRoomsEnv",
     "MazeEnv",
+    "ShiftedTwoRoomsEnv",
     "TwoRoomsEnv",
     "config_kwargs",
     "env_from_config",
@@ -31,11 +39,18 @@ __all__ = [
     "make_env",
 ]
 
-ENVS: dict[str, type[gym.Env]] = {"two-rooms": TwoRoomsEnv, "maze": MazeEnv}
+ENVS: dict[str, Callable[..., gym.Env]] = {
+    "two-rooms": TwoRoomsEnv,
+    "maze": MazeEnv,
+    "hazard-rooms": HazardRoomsEnv,
+    # Two-Rooms as the agent never saw it (envs/shifted_rooms.py), for testing abstention
+    **{f"two-rooms-{shift}": partial(ShiftedTwoRoomsEnv, shift) for shift in SHIFTS},
+}
 
 _GYM_IDS = {
     "jepalab/TwoRooms-v0": "jepalab.envs.two_rooms:TwoRoomsEnv",
     "jepalab/Maze-v0": "jepalab.envs.maze:MazeEnv",
+    "jepalab/HazardRooms-v0": "jepalab.envs.hazard_rooms:HazardRoomsEnv",
 }
 
 

@@ -161,7 +161,7 @@ class TwoRoomsEnv(DotWorld):
                 return pos
 
     def _info(self) -> dict[str, Any]:
-        wall_x, door_y = self._require_reset()
+        wall_x, door_y = self._require_reset()[:2]
         info: dict[str, Any] = {"pos": self.state, "wall_x": wall_x, "door_y": door_y}
         if self._goal is not None:
             info["goal"] = self.goal

@@ -1,20 +1,32 @@
 """``jepalab bench agent``: the whole agent on Two-Rooms, learning from its own experience.
 
-1. A world model (trained with the Two-Rooms benchmark recipe, or ``--checkpoint``).
+1. A world model (trained with the Two-Rooms benchmark recipe, or ``--checkpoint``), and
+   its safety gate fitted to its training data (:mod:`jepalab.safety`).
 2. Mode-2 (the full-horizon planner) acts in ``agent.memory_episodes`` episodes whose seeds
-   neither training nor evaluation uses; the short-term memory stores them.
+   neither training nor evaluation uses; the short-term memory stores them, and the gate,
+   watching without abstaining, calibrates its surprise threshold on them.
 3. The critic learns the cost to come from that memory (TD, hindsight goals); Mode-1 is
    distilled from the actions Mode-2 chose there.
 4. On the same ``eval.episodes`` held-out episodes, it measures:
    - ``critic``: the full-horizon planner without critic against a planner with a 4x
      shorter horizon and the critic as terminal cost (success, decision latency, speedup);
    - ``mode1``: the default agent (Mode-1 first, Mode-2 where Mode-1 is unsure or stuck)
-     against Mode-2 alone; Mode-1 alone; the decision latency of each mode.
+     against Mode-2 alone; Mode-1 alone; the decision latency of each mode;
+   - ``risk``: the full-horizon planner made risk-averse by a predictor ensemble trained on
+     the world model's data (``agent.risk`` times the ensemble's spread along a plan);
+   - ``abstain``: how often the gated planning agent abstains on them, and on the same
+     tasks in each shifted Two-Rooms it never saw (two doors, thick border, inverted);
+5. ``hazard``: a second world model, of Hazard Rooms (trained with the same recipe, or
+   ``--hazard-checkpoint``), a hazard probe learned from its data, and the planning agent
+   on held-out Hazard Rooms tasks with and without the hazard cost: success, and the
+   fraction of episodes that entered a hot cell.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,15 +37,32 @@ import torch
 from tqdm import tqdm
 
 from ..actor.policy import Mode1Policy, distill, save_policy
-from ..agent import bounds_for
+from ..agent import Agent, bounds_for
 from ..config import RunConfig, save_config
-from ..cost import Critic, save_critic, train_critic
+from ..cost import (
+    Critic,
+    HazardProbe,
+    save_critic,
+    save_hazard_probe,
+    train_critic,
+    train_hazard_probe,
+)
+from ..data import EpisodeDataset
 from ..envs import env_from_config
+from ..envs.hazard_rooms import hazard_distance
+from ..envs.shifted_rooms import SHIFTS
+from ..errors import JepalabError
 from ..memory import ShortTermMemory
-from ..training import load_world_model
+from ..safety import SafetyGate
+from ..training.high_level import encode_states
 from ..world_model import WorldModel
+from ..world_model.predictor_ensemble import (
+    PredictorEnsemble,
+    save_predictor_ensemble,
+    train_predictor_ensemble,
+)
+from .evaluate import Episodes, replan_latency, run_episodes
 from .evaluate import make_agent as default_agent
-from .evaluate import replan_latency, run_episodes
 from .stats import percentiles, wilson_interval
 
 EXPERIENCE_SEED = 3_000_000
@@ -57,15 +86,28 @@ def short_horizon(cfg: RunConfig) -> RunConfig:
 
 
 def gather_experience(
-    model: WorldModel, cfg: RunConfig, episodes: int, progress: bool = True
-) -> tuple[ShortTermMemory, float]:
-    """Mode-2 episodes into a fresh short-term memory; returns it and their success rate."""
+    model: WorldModel,
+    cfg: RunConfig,
+    episodes: int,
+    progress: bool = True,
+    gate: SafetyGate | None = None,
+) -> tuple[ShortTermMemory, float, torch.Tensor]:
+    """Mode-2 episodes into a fresh short-term memory; returns it, their success rate and
+    the windowed surprises a ``gate`` (never abstaining here) saw in them (empty without)."""
     memory = ShortTermMemory(capacity=max(50_000, episodes * 200))
     seeds = list(range(EXPERIENCE_SEED, EXPERIENCE_SEED + episodes))
+    watch = None
+    if gate is not None:  # it only watches: it must not cut the experience short
+        watch = dataclasses.replace(gate, novelty_threshold=math.inf, surprise_threshold=math.inf)
+    bounds = bounds_for(env_from_config(cfg.env))
     ok: list[bool] = []
+    surprises: list[torch.Tensor] = []
     for b in tqdm(range(0, episodes, cfg.eval.batch_envs), desc="experience", disable=not progress):
-        ok += run_episodes(model, cfg, seeds[b : b + cfg.eval.batch_envs], memory=memory)[0]
-    return memory, float(np.mean(ok))
+        agent = Agent(model, cfg, bounds, gate=watch)
+        batch = seeds[b : b + cfg.eval.batch_envs]
+        ok += run_episodes(model, cfg, batch, agent=agent, memory=memory).success
+        surprises += agent.surprises
+    return memory, float(np.mean(ok)), torch.cat(surprises) if surprises else torch.zeros(0)
 
 
 def measure(
@@ -80,17 +122,9 @@ def measure(
     """Success over the evaluation episodes and the single-environment decision latency,
     of the agent ``make_agent()`` builds (default: an :class:`Agent` from ``cfg``)."""
     make_agent = make_agent or (lambda: default_agent(model, cfg, critic, policy))
-    e = cfg.eval
-    seeds = list(range(e.seed, e.seed + e.episodes))
-    ok: list[bool] = []
-    steps: list[int] = []
-    counts = {"mode1": 0, "mode2": 0}
-    for b in tqdm(range(0, len(seeds), e.batch_envs), desc=desc, disable=not progress):
-        agent = make_agent()
-        s, _, n, _ = run_episodes(model, cfg, seeds[b : b + e.batch_envs], agent=agent)
-        ok, steps = ok + s, steps + n
-        counts = {k: v + agent.mode_counts[k] for k, v in counts.items()}
-    latencies = replan_latency(model, cfg, e.latency_replans, make_agent())
+    ran, counts = eval_episodes(model, cfg, make_agent, progress, desc)
+    ok, steps = ran.success, ran.steps
+    latencies = replan_latency(model, cfg, cfg.eval.latency_replans, make_agent())
     median, p95 = percentiles(latencies)
     k = int(sum(ok))
     ok_steps = [n for n, s in zip(steps, ok, strict=True) if s]
@@ -104,34 +138,96 @@ def measure(
         "decision_ms_p95": p95,
         "decision_ms_mean": float(np.mean(latencies)),
         "mode1_fraction": counts["mode1"] / max(1, sum(counts.values())),
+        "abstain_rate": float(np.mean([r is not None for r in ran.abstained])),
+        "hazard_rate": float(np.mean(ran.hazard)),
     }
 
 
+def eval_episodes(
+    model: WorldModel,
+    cfg: RunConfig,
+    make_agent: Callable[[], Any],
+    progress: bool = True,
+    desc: str = "",
+) -> tuple[Episodes, dict[str, int]]:
+    """The ``cfg.eval`` episodes, in batches, each batch with a fresh ``make_agent()``;
+    returns what became of them and how many decisions each mode made."""
+    e = cfg.eval
+    seeds = list(range(e.seed, e.seed + e.episodes))
+    ran = Episodes([], [], [], [], [], [])
+    counts = {"mode1": 0, "mode2": 0}
+    for b in tqdm(range(0, len(seeds), e.batch_envs), desc=desc, disable=not progress):
+        agent = make_agent()
+        batch = run_episodes(model, cfg, seeds[b : b + e.batch_envs], agent=agent)
+        for f in dataclasses.fields(Episodes):
+            getattr(ran, f.name).extend(getattr(batch, f.name))
+        counts = {k: v + agent.mode_counts[k] for k, v in counts.items()}
+    return ran, counts
+
+
 def run_bench(
-    cfg: RunConfig, checkpoint: str | None = None, progress: bool = True
+    cfg: RunConfig,
+    checkpoint: str | None = None,
+    hazard_checkpoint: str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """The ``bench agent`` figures (see the module docstring); artifacts go to cfg.out_dir."""
-    from ..pipeline import collect, machine, train
+    """The ``bench agent`` figures (see the module docstring); artifacts go to cfg.out_dir
+    (the Hazard Rooms run to its ``hazard`` subfolder)."""
+    from ..pipeline import machine, world_model
 
     out = Path(cfg.out_dir)
     t0 = time.perf_counter()
-    train_seconds = None
-    if checkpoint:
-        model, saved = load_world_model(checkpoint)
-        cfg = copy.deepcopy(cfg)
-        cfg.model, cfg.env = saved.model, saved.env
-    else:
-        if not cfg.data_path.exists():
-            collect(cfg, progress)
-        trained = train(cfg, progress=progress)
-        model, train_seconds = trained.model, trained.train_seconds
+    model, cfg, train_seconds = world_model(cfg, checkpoint, progress)
+    cfg.out_dir = str(out)
     save_config(cfg, out / "config.yaml")
     a = cfg.agent
 
+    gate = SafetyGate.fit(
+        model, cfg.data_path, cfg.model.frame_skip, cfg.data.val_fraction, cfg.data.seed,
+        progress=progress,
+    )  # fmt: skip
     t = time.perf_counter()
-    memory, experience_success = gather_experience(model, cfg, a.memory_episodes, progress)
+    memory, experience_success, surprises = gather_experience(
+        model, cfg, a.memory_episodes, progress, gate
+    )
     experience_seconds = time.perf_counter() - t
+    gate.calibrate_surprise(surprises)
+    gate.save(out / "gate.safetensors")
+    t = time.perf_counter()
+    ensemble = PredictorEnsemble(model)
+    train_predictor_ensemble(
+        ensemble, cfg.data_path, cfg.model.frame_skip, cfg.data.val_fraction, cfg.data.seed,
+        a.ensemble_steps, progress=progress,
+    )  # fmt: skip
+    ensemble_seconds = time.perf_counter() - t
+    save_predictor_ensemble(ensemble, out / "ensemble.safetensors")
 
+    learned = critic_and_mode1(model, cfg, memory, out, progress)
+    figures = {
+        "benchmark": "agent",
+        **learned,
+        "risk": risk_averse(model, cfg, ensemble, learned["critic"]["full"], progress),
+        "abstain": abstain(model, cfg, gate, progress),
+        "hazard": hazard(cfg, hazard_checkpoint, out / "hazard", progress),
+        "experience": {
+            "episodes": a.memory_episodes,
+            "transitions": len(memory),
+            "mode2_success": experience_success,
+            "seconds": experience_seconds,
+        },
+        "train_seconds": train_seconds,
+        "ensemble_seconds": ensemble_seconds,
+        "seconds": time.perf_counter() - t0,
+        "machine": machine(),
+    }
+    return figures
+
+
+def critic_and_mode1(
+    model: WorldModel, cfg: RunConfig, memory: ShortTermMemory, out: Path, progress: bool
+) -> dict[str, Any]:
+    """The ``critic`` and ``mode1`` figures: both learn from ``memory``, then compete."""
+    a = cfg.agent
     t = time.perf_counter()
     torch.manual_seed(cfg.train.seed)
     critic = Critic(model.embed_dim)
@@ -157,7 +253,6 @@ def run_bench(
     auto_cfg.agent.mode = "auto"
     auto = measure(model, auto_cfg, critic, policy, progress=progress, desc="mode-1 + mode-2")
     return {
-        "benchmark": "agent",
         "critic": {
             "short_horizon_success": short["success"],
             "full_horizon_success": full["success"],
@@ -182,13 +277,125 @@ def run_bench(
             "train_seconds": mode1_seconds,
             "final_imitation_loss": mode1_loss[-1],
         },
-        "experience": {
-            "episodes": a.memory_episodes,
-            "transitions": len(memory),
-            "mode2_success": experience_success,
-            "seconds": experience_seconds,
-        },
-        "train_seconds": train_seconds,
-        "seconds": time.perf_counter() - t0,
-        "machine": machine(),
     }
+
+
+def risk_averse(
+    model: WorldModel,
+    cfg: RunConfig,
+    ensemble: PredictorEnsemble,
+    plain: dict[str, Any],
+    progress: bool,
+) -> dict[str, Any]:
+    """The ``risk`` figures: the full-horizon planner paying ``agent.risk`` times the
+    ensemble's spread along its plans, against the same planner without (``plain``)."""
+    risky = copy.deepcopy(cfg)
+    risky.agent.mode, risky.planner.risk = "mode2", cfg.agent.risk
+    bounds = bounds_for(env_from_config(cfg.env))
+    averse = measure(model, risky, progress=progress, desc="mode-2, risk-averse",
+                     make_agent=lambda: Agent(model, risky, bounds, ensemble=ensemble))  # fmt: skip
+    return {
+        "success": averse["success"],
+        "plain_success": plain["success"],
+        "risk": risky.planner.risk,
+        "decision_ms_median": averse["decision_ms_median"],
+        "plain_decision_ms_median": plain["decision_ms_median"],
+        "risk_averse": averse,
+    }
+
+
+def abstain(model: WorldModel, cfg: RunConfig, gate: SafetyGate, progress: bool) -> dict[str, Any]:
+    """The ``abstain`` figures: the planning agent with the safety gate, on the held-out
+    tasks and on the same tasks in each shifted Two-Rooms (:mod:`jepalab.envs.shifted_rooms`)."""
+    mode2_cfg = copy.deepcopy(cfg)
+    mode2_cfg.agent.mode = "mode2"
+    bounds = bounds_for(env_from_config(cfg.env))
+
+    def gated(c: RunConfig) -> Callable[[], Agent]:
+        return lambda: Agent(model, c, bounds, gate=gate)
+
+    familiar = measure(model, mode2_cfg, progress=progress, desc="mode-2 + gate",
+                       make_agent=gated(mode2_cfg))  # fmt: skip
+    shifted: dict[str, Any] = {}
+    for shift in SHIFTS:
+        c = copy.deepcopy(mode2_cfg)
+        c.env.name = f"two-rooms-{shift}"
+        ran, _ = eval_episodes(model, c, gated(c), progress, f"gate, {shift}")
+        reasons = [r.split(":")[0] for r in ran.abstained if r is not None]
+        shifted[shift] = {
+            "abstain_rate": len(reasons) / len(ran.abstained),
+            "success": float(np.mean(ran.success)),
+            "reasons": {r: reasons.count(r) for r in sorted(set(reasons))},
+        }
+    rates = [v["abstain_rate"] for v in shifted.values()]
+    return {
+        "ood_rate": float(np.mean(rates)),
+        "ood_rate_min": min(rates),
+        "in_distribution_rate": familiar["abstain_rate"],
+        "in_distribution_success": familiar["success"],
+        "by_shift": shifted,
+        "in_distribution": familiar,
+        "novelty_threshold": gate.novelty_threshold,
+        "surprise_threshold": gate.surprise_threshold,
+        "calibration_quantiles": list(gate.quantiles),
+    }
+
+
+def hazard(cfg: RunConfig, checkpoint: str | None, out: Path, progress: bool) -> dict[str, Any]:
+    """The ``hazard`` figures: a world model of Hazard Rooms (``checkpoint``, or trained now
+    with ``cfg``'s recipe), a hazard probe learned from its data, and the planning agent on
+    held-out tasks with and without the hazard cost."""
+    from ..pipeline import world_model
+
+    hcfg = copy.deepcopy(cfg)
+    hcfg.env.name, hcfg.out_dir, hcfg.data.path = "hazard-rooms", str(out), ""
+    model, hcfg, train_seconds = world_model(hcfg, checkpoint, progress)
+    hcfg.out_dir = str(out)
+    if hcfg.env.name != "hazard-rooms":
+        raise JepalabError(
+            f"--hazard-checkpoint must be a Hazard Rooms world model, not {hcfg.env.name!r}"
+        )
+    t = time.perf_counter()
+    probe = fit_hazard_probe(model, hcfg.data_path, hcfg.agent.hazard_steps, progress)
+    probe_seconds = time.perf_counter() - t
+    save_hazard_probe(probe, out / "hazard.safetensors")
+    hcfg.agent.mode = "mode2"
+    bounds = bounds_for(env_from_config(hcfg.env))
+    without = measure(model, hcfg, progress=progress, desc="hazard rooms, goal cost only")
+    with_cost = measure(model, hcfg, progress=progress, desc="hazard rooms, + hazard cost",
+                        make_agent=lambda: Agent(model, hcfg, bounds, hazard=probe))  # fmt: skip
+    return {
+        "success": with_cost["success"],
+        "hazard_rate": with_cost["hazard_rate"],
+        "without_hazard_cost": {
+            "success": without["success"],
+            "hazard_rate": without["hazard_rate"],
+        },
+        "hazard_weight": hcfg.cost.hazard_weight,
+        "with_hazard_cost": with_cost,
+        "goal_cost_only": without,
+        "probe_seconds": probe_seconds,
+        "train_seconds": train_seconds,
+    }
+
+
+def fit_hazard_probe(
+    model: WorldModel, data_path: Path, steps: int, progress: bool = False
+) -> HazardProbe:
+    """A hazard probe trained on every frame of a Hazard Rooms dataset, its targets from the
+    recorded positions and hot cells (:func:`~jepalab.envs.hazard_rooms.hazard_distance`)."""
+    with EpisodeDataset(data_path) as ds:
+        if "hazard0_x" not in ds.layout_fields:
+            raise JepalabError(f"{data_path} records no hot cells: not a Hazard Rooms dataset")
+        ids = list(range(ds.num_episodes))
+        starts, states, layouts = ds.episode_starts, ds.states, ds.layouts
+    distance = np.concatenate(
+        [hazard_distance(states[starts[e] : starts[e + 1]], layouts[e]) for e in ids]
+    )
+    encoded = encode_states(model, data_path, ids)
+    probe = HazardProbe(model)
+    train_hazard_probe(
+        probe, encoded.z, encoded.scenes, encoded.episode, torch.from_numpy(distance), steps,
+        progress=progress,
+    )  # fmt: skip
+    return probe.eval()

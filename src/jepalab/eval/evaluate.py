@@ -21,13 +21,15 @@ from ..actor.policy import Mode1Policy
 from ..agent import Agent, bounds_for
 from ..config import RunConfig
 from ..configurator import Configurator, HierarchicalAgent
-from ..cost import Critic, goal_cost
+from ..cost import Critic, HazardProbe, goal_cost
 from ..envs import env_from_config
 from ..errors import JepalabError
 from ..io import atomic_write_text
 from ..memory import ShortTermMemory
+from ..safety import SafetyGate
 from ..world_model import WorldModel
 from ..world_model.high_level import HighLevelModel
+from ..world_model.predictor_ensemble import PredictorEnsemble
 from .plots import episode_frame, write_gif
 from .stats import percentiles, wilson_interval
 
@@ -43,6 +45,8 @@ class EvalResult:
     replan_ms_median: float
     replan_ms_p95: float
     eval_seconds: float
+    abstain_rate: float = 0.0  # episodes in which the agent declined to act (safety gate)
+    hazard_rate: float = 0.0  # episodes that entered a forbidden region (Hazard Rooms)
     gifs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -58,6 +62,18 @@ def check_disjoint_seeds(cfg: RunConfig, train_seed_range: tuple[int, int] | Non
         )
 
 
+@dataclass
+class Episodes:
+    """What became of a batch of episodes, one entry per episode."""
+
+    success: list[bool]
+    distance: list[float]  # final distance to the goal
+    steps: list[int]
+    frames: list[list[np.ndarray]]  # of the first ``record`` episodes
+    abstained: list[str | None]  # why the agent stopped acting, if it did
+    hazard: list[bool]  # entered a forbidden region (worlds that have them)
+
+
 @torch.no_grad()
 def run_episodes(
     model: WorldModel,
@@ -66,12 +82,13 @@ def run_episodes(
     record: int = 0,
     agent: Agent | HierarchicalAgent | None = None,
     memory: ShortTermMemory | None = None,
-) -> tuple[list[bool], list[float], list[int], list[list[np.ndarray]]]:
-    """Run one batch of episodes side by side; returns successes, final distances, steps and
-    the frames of the first ``record`` episodes.
+) -> Episodes:
+    """Run one batch of episodes side by side, the frames of the first ``record`` kept.
 
-    ``agent`` defaults to a planning agent built from ``cfg``. With a ``memory``, every
-    episode is stored in it at the world model's time step (every ``frame_skip``
+    ``agent`` defaults to a planning agent built from ``cfg``. An episode ends at the goal,
+    at the step limit, in a forbidden region, or when the agent abstains (it has said it
+    will not act: waiting out the step limit would change nothing). With a ``memory``,
+    every episode is stored in it at the world model's time step (every ``frame_skip``
     environment steps): the embeddings, the actions taken and their goal costs.
     """
     envs = [env_from_config(cfg.env) for _ in seeds]
@@ -84,6 +101,7 @@ def run_episodes(
     trace = _Trace(model, agent.z_goal, len(envs)) if memory is not None else None
     done = np.zeros(len(envs), bool)
     steps = np.zeros(len(envs), int)
+    abstained: list[str | None] = [None] * len(envs)
     frames = [[episode_frame(starts[i], goals[i])] for i in range(min(record, len(envs)))]
     live = np.arange(len(envs))  # episodes still running; the agent plans for these only
     for _ in range(envs[0].max_episode_steps):
@@ -91,7 +109,10 @@ def run_episodes(
         actions = agent.act(obs[live])
         if trace is not None and agent.decisions > decided:
             trace.observe(live, agent.embedding, actions)
-        for i, action in zip(live, actions, strict=True):
+        for k, (i, action) in enumerate(zip(live, actions, strict=True)):
+            if agent.abstained[k] is not None:
+                abstained[i], done[i] = agent.abstained[k], True
+                continue
             o, _, terminated, truncated, _ = envs[i].step(action)
             obs[i], steps[i] = o, steps[i] + 1
             done[i] = terminated or truncated
@@ -105,7 +126,14 @@ def run_episodes(
     success = [bool(env.is_success()) for env in envs]
     if trace is not None:
         trace.store(memory, obs, success)
-    return success, [float(env.goal_distance()) for env in envs], steps.tolist(), frames
+    return Episodes(
+        success=success,
+        distance=[float(env.goal_distance()) for env in envs],
+        steps=steps.tolist(),
+        frames=frames,
+        abstained=abstained,
+        hazard=[bool(getattr(env, "in_hazard", False)) for env in envs],
+    )
 
 
 class _Trace:
@@ -168,14 +196,22 @@ def make_agent(
     critic: Critic | None = None,
     policy: Mode1Policy | None = None,
     high: HighLevelModel | None = None,
+    gate: SafetyGate | None = None,
+    hazard: HazardProbe | None = None,
+    ensemble: PredictorEnsemble | None = None,
 ) -> Agent | HierarchicalAgent:
     """The agent ``cfg`` describes, with the trained modules given: with a ``high`` level the
-    two-level agent (its low level plans; it takes no Mode-1 policy), else :class:`Agent`."""
+    two-level agent (its low level plans; it takes no Mode-1 policy, safety gate, hazard
+    probe or ensemble yet), else :class:`Agent`."""
     bounds = bounds_for(env_from_config(cfg.env))
     if high is None:
-        return Agent(model, cfg, bounds, critic, policy)
+        return Agent(model, cfg, bounds, critic, policy, gate, hazard, ensemble)
     if policy is not None:
         raise JepalabError("the hierarchical agent's low level plans (Mode-2): no Mode-1 policy")
+    if gate is not None or hazard is not None or ensemble is not None:
+        raise JepalabError(
+            "the hierarchical agent takes no safety gate, hazard probe or ensemble yet"
+        )
     return HierarchicalAgent(Configurator(model, high, cfg, bounds, critic))
 
 
@@ -188,10 +224,14 @@ def evaluate(
     critic: Critic | None = None,
     policy: Mode1Policy | None = None,
     high: HighLevelModel | None = None,
+    gate: SafetyGate | None = None,
+    hazard: HazardProbe | None = None,
+    ensemble: PredictorEnsemble | None = None,
 ) -> EvalResult:
     """Goal-reaching success over ``cfg.eval.episodes`` seeded episodes, with GIFs and the
-    decision latency; the agent (:func:`make_agent`) uses ``critic``, ``policy`` (Mode-1)
-    and the ``high`` level (subgoals) when given."""
+    decision latency; the agent (:func:`make_agent`) uses ``critic``, ``policy`` (Mode-1),
+    the ``high`` level (subgoals), the safety ``gate``, the ``hazard`` probe and the
+    predictor ``ensemble`` (risk-averse planning with ``planner.risk``) when given."""
     check_disjoint_seeds(cfg, train_seed_range)
     model.eval()
     e = cfg.eval
@@ -200,24 +240,28 @@ def evaluate(
     success: list[bool] = []
     dists: list[float] = []
     steps: list[int] = []
+    stopped: list[bool] = []
+    burned: list[bool] = []
     gifs: list[str] = []
     out = Path(out_dir) if out_dir is not None else None
     bar = tqdm(total=len(seeds), desc="evaluate", disable=not progress)
     for b in range(0, len(seeds), e.batch_envs):
         batch = seeds[b : b + e.batch_envs]
         record = max(0, e.gifs - b) if out is not None else 0
-        agent = make_agent(model, cfg, critic, policy, high)
-        s, d, n, frames = run_episodes(model, cfg, batch, record, agent)
-        success += s
-        dists += d
-        steps += n
-        for i, fr in enumerate(frames):
+        agent = make_agent(model, cfg, critic, policy, high, gate, hazard, ensemble)
+        ran = run_episodes(model, cfg, batch, record, agent)
+        success += ran.success
+        dists += ran.distance
+        steps += ran.steps
+        stopped += [r is not None for r in ran.abstained]
+        burned += ran.hazard
+        for i, fr in enumerate(ran.frames):
             gifs.append(str(write_gif(fr, out / f"episode_{b + i:03d}.gif")))
         bar.update(len(batch))
         bar.set_postfix(success=f"{np.mean(success):.3f}")
     bar.close()
     seconds = time.perf_counter() - t0
-    agent = make_agent(model, cfg, critic, policy, high)
+    agent = make_agent(model, cfg, critic, policy, high, gate, hazard, ensemble)
     lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans, agent))
     k = int(sum(success))
     ok_steps = [n for n, s in zip(steps, success, strict=True) if s]
@@ -231,6 +275,8 @@ def evaluate(
         replan_ms_median=lat_med,
         replan_ms_p95=lat_p95,
         eval_seconds=seconds,
+        abstain_rate=float(np.mean(stopped)),
+        hazard_rate=float(np.mean(burned)),
         gifs=gifs,
     )
     if out is not None:

@@ -39,7 +39,6 @@ from ..configurator import Configurator, HierarchicalAgent
 from ..data import EpisodeDataset
 from ..envs import env_from_config
 from ..errors import JepalabError
-from ..training import load_world_model
 from ..training.high_level import save_high_level, train_high_level
 from ..world_model import WorldModel
 from ..world_model.high_level import HighLevelModel
@@ -57,25 +56,6 @@ def bench_config() -> RunConfig:
     # Subgoal searches happen now and then: time enough decisions to average over them.
     cfg.eval.latency_replans = 300
     return cfg
-
-
-def world(
-    cfg: RunConfig, checkpoint: str | None, progress: bool
-) -> tuple[WorldModel, RunConfig, float | None]:
-    """The world model of ``cfg`` (trained now) or of ``checkpoint``, with its run config."""
-    from ..pipeline import collect, train
-
-    if checkpoint:
-        model, saved = load_world_model(checkpoint)
-        cfg = copy.deepcopy(cfg)
-        cfg.model, cfg.env, cfg.data = saved.model, saved.env, saved.data
-        cfg.data.path = str(saved.data_path)
-        cfg.planner, cfg.cost = saved.planner, saved.cost
-        return model, cfg, None
-    if not cfg.data_path.exists():
-        collect(cfg, progress)
-    trained = train(cfg, progress=progress)
-    return trained.model, cfg, trained.train_seconds
 
 
 def compare(model: WorldModel, cfg: RunConfig, maze: bool, progress: bool) -> dict[str, Any]:
@@ -222,10 +202,10 @@ def run_bench(
 ) -> dict[str, Any]:
     """The ``bench hierarchy`` figures (see the module docstring); runs go under
     ``cfg.out_dir`` (the maze) and its sibling ``two-rooms``."""
-    from ..pipeline import machine
+    from ..pipeline import machine, world_model
 
     t0 = time.perf_counter()
-    maze_model, maze_cfg, maze_train = world(cfg, checkpoint, progress)
+    maze_model, maze_cfg, maze_train = world_model(cfg, checkpoint, progress)
     save_config(maze_cfg, Path(cfg.out_dir) / "config.yaml")
     maze = compare(maze_model, maze_cfg, maze=True, progress=progress)
 
@@ -233,7 +213,7 @@ def run_bench(
     rooms_cfg.env.name = "two-rooms"
     rooms_cfg.out_dir = str(Path(cfg.out_dir).parent / "two-rooms")
     rooms_cfg.data.path = ""
-    rooms_model, rooms_cfg, rooms_train = world(rooms_cfg, two_rooms_checkpoint, progress)
+    rooms_model, rooms_cfg, rooms_train = world_model(rooms_cfg, two_rooms_checkpoint, progress)
     save_config(rooms_cfg, Path(rooms_cfg.out_dir) / "config.yaml")
     rooms = compare(rooms_model, rooms_cfg, maze=False, progress=progress)
 

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, JepalabError
 from ..io import atomic_path
 
 FORMAT = "jepalab.checkpoint"
@@ -68,6 +68,21 @@ def read_checkpoint(
         want = " or ".join(f"'{k}'" for k in kinds)
         raise CheckpointError(
             f"checkpoint {path} holds a '{meta.get('kind')}' model, not a {want} model"
+        )
+    return tensors, meta
+
+
+def read_addon(
+    path: str | Path, kind: str, embed_dim: int, what: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """:func:`read_checkpoint` for a module trained on top of a world model (a high level,
+    a hazard probe, a predictor ensemble), which must have been made for the world model's
+    ``embed_dim``; ``what`` names it in the error."""
+    tensors, meta = read_checkpoint(path, kind)
+    if int(meta.get("embed_dim", -1)) != embed_dim:
+        raise JepalabError(
+            f"{path}: the {what} works on {meta.get('embed_dim')}-d embeddings but the world "
+            f"model's are {embed_dim}-d; train it on this world model"
         )
     return tensors, meta
 

@@ -34,7 +34,7 @@ from ..data.dataset import split_episodes
 from ..errors import CheckpointError, JepalabError
 from ..world_model.high_level import HighLevelModel
 from ..world_model.jepa import WorldModel
-from .checkpoint import load_state, read_checkpoint, save_checkpoint, split_prefix
+from .checkpoint import load_state, read_addon, save_checkpoint, split_prefix
 
 HIGH_LEVEL_KIND = "high-level"
 
@@ -200,12 +200,7 @@ def save_high_level(high: HighLevelModel, path: str | Path) -> None:
 
 def load_high_level(path: str | Path, low: WorldModel) -> HighLevelModel:
     """Read a high level written by :func:`save_high_level` on top of the world model ``low``."""
-    tensors, meta = read_checkpoint(path, HIGH_LEVEL_KIND)
-    if int(meta["embed_dim"]) != low.embed_dim:
-        raise JepalabError(
-            f"{path}: the high level predicts {meta['embed_dim']}-d embeddings but the world "
-            f"model's are {low.embed_dim}-d; train it on this world model"
-        )
+    tensors, meta = read_addon(path, HIGH_LEVEL_KIND, low.embed_dim, "high level")
     high = HighLevelModel(
         low,
         steps=int(meta["steps"]),

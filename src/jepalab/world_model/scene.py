@@ -22,6 +22,8 @@ the candidates of one environment), ``K`` keypoints, ``G`` glimpses, ``D`` embed
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -43,6 +45,28 @@ def glimpse_offsets(
     r = torch.arange(points, dtype=torch.float32) - (points - 1) / 2
     grid = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2)
     return grid * step
+
+
+def map_steps(
+    fn: Callable[..., torch.Tensor], scene: torch.Tensor | None, *steps: torch.Tensor
+) -> torch.Tensor:
+    """Apply ``fn(*inputs, scene)`` to every step of ``N`` rollouts in one batch.
+
+    Each ``(N, H, ...)`` input is flattened to ``(N * H, ...)`` in an order in which every
+    ``N / E`` consecutive rows still share one of the ``E`` scenes (which ``fn`` gets
+    repeated ``H`` times, as :meth:`SceneGlimpse.read` wants them; ``None`` stays ``None``);
+    ``fn``'s ``(N * H,)`` answer comes back as ``(N, H)``.
+    """
+    n, h = steps[0].shape[:2]
+    if scene is None:
+        return fn(*(x.reshape(n * h, *x.shape[2:]) for x in steps), None).view(n, h)
+    e = len(scene)
+    flat = [
+        x.reshape(e, n // e, h, *x.shape[2:]).transpose(1, 2).reshape(n * h, *x.shape[2:])
+        for x in steps
+    ]
+    out = fn(*flat, scene.repeat_interleave(h, 0))
+    return out.view(e, h, n // e).transpose(1, 2).reshape(n, h)
 
 
 class SceneGlimpse(nn.Module):
