@@ -197,3 +197,17 @@ def test_predictor_ensemble_learns_and_disagrees_off_the_data(tiny_model, tiny_d
     torch.testing.assert_close(back.spread(z, z[:, :2], scene), ensemble.spread(z, z[:, :2], scene))
     with pytest.raises(JepalabError, match="needs >= 2 members"):
         PredictorEnsemble(model, members=1)
+
+
+def test_a_goal_in_a_forbidden_region_is_refused_not_pursued(tiny_model) -> None:
+    model, cfg, _ = tiny_model
+
+    class Everywhere:  # every state is inside a hot cell
+        def __call__(self, z, scene):
+            return torch.ones(len(z))
+
+    start, goal = task()
+    agent = Agent(model, cfg, BOUNDS, hazard=Everywhere())
+    agent.set_goal(goal)
+    assert agent.abstained[0].startswith("unreachable goal: the goal is in a forbidden region")
+    np.testing.assert_array_equal(agent.act(start), np.zeros(2))

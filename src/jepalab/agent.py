@@ -16,7 +16,8 @@ by more than ``agent.max_spread``) or stuck (the cost to come has not improved f
 
 With a :class:`~jepalab.safety.SafetyGate` the agent **abstains** where it does not know:
 when the goal or the start of a task looks unfamiliar, or when the world surprises its model
-(see :mod:`jepalab.safety`). An abstaining agent answers zero actions for that environment
+(see :mod:`jepalab.safety`); with a hazard probe, also when the goal is in a forbidden
+region. An abstaining agent answers zero actions for that environment
 from then on and :attr:`Agent.abstained` holds the reason; it never acts on a guess.
 """
 
@@ -30,7 +31,7 @@ import torch
 from .actor import MPC, ActionBounds, make_planner
 from .actor.policy import Mode1Policy
 from .config import RunConfig
-from .cost import Critic, GoalEnergy, HazardProbe, goal_cost
+from .cost import GOAL_IN_HAZARD, Critic, GoalEnergy, HazardProbe, goal_cost
 from .errors import JepalabError
 from .safety import SURPRISE_WINDOW, SafetyGate
 from .world_model import WorldModel
@@ -66,7 +67,7 @@ class Agent:
         )
         spread = ensemble.spread if ensemble is not None else None
         self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner, spread))
-        self.critic, self.policy, self.gate = critic, policy, gate
+        self.critic, self.policy, self.gate, self.hazard = critic, policy, gate, hazard
         self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
         self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
@@ -120,13 +121,20 @@ class Agent:
     def set_goal(self, goal_obs: np.ndarray) -> None:
         """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)`` and reset the plans.
 
-        With a gate, an unfamiliar goal makes the agent abstain in that environment."""
+        The agent abstains in an environment whose goal is unfamiliar (with a gate) or in a
+        forbidden region (with a hazard probe): it says so instead of trying."""
         images = self.images(goal_obs)
         self.z_goal = self.model.encode(images)
         num_envs = self.z_goal.shape[0]
         self.abstained = [None] * num_envs
         if self.gate is not None:
             self.abstained = self.gate.unfamiliar(self.model, images, "goal")
+        if self.hazard is not None:
+            inside = self.hazard(self.z_goal, self.model.scene_map(images)).tolist()
+            self.abstained = [
+                old or (GOAL_IN_HAZARD.format(p=p) if p >= 0.5 else None)
+                for old, p in zip(self.abstained, inside, strict=True)
+            ]
         self._last, self._surprise = None, []
         self.mpc.reset(num_envs)
         self._held = None
@@ -184,7 +192,7 @@ class Agent:
         self.decisions += 1
         z, scene = encoded or (self.model.encode(images), None)
         if encoded is None and (self.mode == "mode2" or self.gate is not None):
-            scene = self.model.scene_map(images)  # Mode-1 alone needs none: half its time
+            scene = self.model.scene_map(images)  # a Mode-1 decision needs none
         self.embedding = z
         if self.gate is not None:
             self._check(images, z)

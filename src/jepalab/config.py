@@ -142,8 +142,10 @@ class AgentConfig:
     critic_steps: int = 20000
     mode1_steps: int = 5000
     hazard_steps: int = 3000  # training steps of the hazard probe (bench agent, Hazard Rooms)
-    ensemble_steps: int = 2000  # training steps of the predictor ensemble (bench agent)
-    risk: float = 1.0  # planner.risk of the risk-averse planner bench agent measures
+    ensemble_steps: int = 1000  # training steps of the predictor ensemble (bench agent)
+    # planner.risk of the risk-averse planner bench agent measures: the spread of a step is
+    # ~1e-4 where the data are dense, so 1000 weighs in where the model is unsure
+    risk: float = 1000.0
 
 
 @dataclass

@@ -1,10 +1,17 @@
 """The Cost module: the hard-wired intrinsic cost (goal, hazards) and the trainable critic."""
 
 from .critic import Critic, load_critic, save_critic, train_critic
-from .hazard import HazardProbe, load_hazard_probe, save_hazard_probe, train_hazard_probe
+from .hazard import (
+    GOAL_IN_HAZARD,
+    HazardProbe,
+    load_hazard_probe,
+    save_hazard_probe,
+    train_hazard_probe,
+)
 from .intrinsic import GoalEnergy, goal_cost
 
 __all__ = [
+    "GOAL_IN_HAZARD",
     "Critic",
     "GoalEnergy",
     "HazardProbe",

@@ -28,6 +28,10 @@ from ..world_model.jepa import WorldModel
 from ..world_model.scene import glimpse_offsets
 
 HAZARD_KIND = "hazard-probe"
+GOAL_IN_HAZARD = (
+    "unreachable goal: the goal is in a forbidden region (hazard probe {p:.2f} >= 0.5); "
+    "reaching it would end the episode as a failure"
+)
 
 
 def proximity(distance: torch.Tensor, reach_px: float) -> torch.Tensor:
