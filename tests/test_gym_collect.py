@@ -183,7 +183,9 @@ def test_an_env_without_pixels_is_a_clear_error(tmp_path, env, message):
 
 
 def test_unknown_names_and_policies_are_clear_errors(tmp_path):
-    with pytest.raises(JepalabError, match=r"built-in: maze, two-rooms.*module:ClassName"):
+    with pytest.raises(
+        JepalabError, match=r"built-in: hazard-rooms, maze, two-rooms.*module:ClassName"
+    ):
         make_env("no-such-env")
     with pytest.raises(JepalabError, match="no 'Nope'"):
         make_env(f"{__name__}:Nope")

@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     c = add("collect", "record exploration episodes into an HDF5 dataset")
     c.description = (
         "Record exploration episodes into an HDF5 dataset. The environment is a built-in "
-        "world (two-rooms, maze; scripted exploration), a registered Gymnasium id or "
+        "world (two-rooms, maze, hazard-rooms; scripted exploration), a registered Gymnasium id or "
         "package.module:ClassName; those are recorded from env.render() frames resized to "
         "--data.obs_size, with --data.policy random (the default for them) or "
         "package.module:callable, called as policy(obs, info, rng) -> action."
