@@ -23,6 +23,7 @@ from then on and :attr:`Agent.abstained` holds the reason; it never acts on a gu
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from .world_model import WorldModel
 from .world_model.predictor_ensemble import PredictorEnsemble
 
 MODES = ("auto", "mode1", "mode2")
+SURPRISE_LOG = 100_000  # decisions whose windowed surprise Agent.surprises keeps
 
 
 class Agent:
@@ -83,7 +85,8 @@ class Agent:
         # (z, action, scene) of the last decision: what the gate checks the next one against
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._surprise: list[torch.Tensor] = []  # (E,) energies of the last decisions
-        self.surprises: list[torch.Tensor] = []  # every windowed surprise the gate was asked
+        # the windowed surprises the gate was asked about (the latest, for calibration)
+        self.surprises: deque[torch.Tensor] = deque(maxlen=SURPRISE_LOG)
 
     @classmethod
     def for_env(
@@ -127,10 +130,13 @@ class Agent:
         self.z_goal = self.model.encode(images)
         num_envs = self.z_goal.shape[0]
         self.abstained = [None] * num_envs
+        checks = self.gate is not None or self.hazard is not None
+        scene = self.model.scene_map(images) if checks else None
         if self.gate is not None:
-            self.abstained = self.gate.unfamiliar(self.model, images, "goal")
+            encoded = (self.z_goal, scene)
+            self.abstained = self.gate.unfamiliar(self.model, images, "goal", encoded)
         if self.hazard is not None:
-            inside = self.hazard(self.z_goal, self.model.scene_map(images)).tolist()
+            inside = self.hazard(self.z_goal, scene).tolist()
             self.abstained = [
                 old or (GOAL_IN_HAZARD.format(p=p) if p >= 0.5 else None)
                 for old, p in zip(self.abstained, inside, strict=True)
@@ -195,7 +201,7 @@ class Agent:
             scene = self.model.scene_map(images)  # a Mode-1 decision needs none
         self.embedding = z
         if self.gate is not None:
-            self._check(images, z)
+            self._check(images, z, scene)
         plan = torch.ones(len(z), dtype=torch.bool)
         if self.mode != "mode2":
             action, spread = self.policy(z, self.z_goal)
@@ -216,10 +222,10 @@ class Agent:
         self.mode_counts["mode1"] += len(z) - n2
         return action
 
-    def _check(self, images: torch.Tensor, z: torch.Tensor) -> None:
+    def _check(self, images: torch.Tensor, z: torch.Tensor, scene: torch.Tensor | None) -> None:
         """Abstain where the start of the task is unfamiliar or the last steps surprising."""
         if self._last is None:  # the first decision of the task: look at where it starts
-            verdicts = self.gate.unfamiliar(self.model, images, "start")
+            verdicts = self.gate.unfamiliar(self.model, images, "start", (z, scene))
         else:
             z_prev, a_prev, scene = self._last
             energy = (self.model.step(z_prev, a_prev, scene) - z).square().sum(-1)

@@ -56,11 +56,21 @@ SURPRISED = (
 )
 
 
-def novelty_features(model: WorldModel, images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(E, H, W, C)`` -> ``(E, F)``: the pooled scene map, or the embedding."""
-    scene = model.scene_map(images)
+Encoded = tuple[torch.Tensor, torch.Tensor | None]
+"""The ``(E, D)`` embeddings and ``(E, C, h, w)`` scene maps (or None) of observations."""
+
+
+def novelty_features(
+    model: WorldModel, images: torch.Tensor, encoded: Encoded | None = None
+) -> torch.Tensor:
+    """uint8 ``(E, H, W, C)`` -> ``(E, F)``: the pooled scene map, or the embedding for a
+    model without one; from ``encoded`` when the caller has computed it already."""
+    if encoded is not None:
+        z, scene = encoded
+    else:
+        z, scene = None, model.scene_map(images)
     if scene is None:
-        return model.encode(images)
+        return z if z is not None else model.encode(images)
     return F.avg_pool2d(scene, 2).flatten(1)
 
 
@@ -126,9 +136,12 @@ class SafetyGate:
             quantiles,
         )
 
-    def novelty(self, model: WorldModel, images: torch.Tensor) -> torch.Tensor:
-        """``(E,)`` distance of uint8 ``(E, H, W, C)`` observations to the nearest banked."""
-        feats = novelty_features(model, images)
+    def novelty(
+        self, model: WorldModel, images: torch.Tensor, encoded: Encoded | None = None
+    ) -> torch.Tensor:
+        """``(E,)`` distance of uint8 ``(E, H, W, C)`` observations to the nearest banked
+        (``encoded``: their embeddings and scene maps, if already computed)."""
+        feats = novelty_features(model, images, encoded)
         if feats.shape[1] != self.bank.shape[1]:
             raise JepalabError(
                 f"the gate's bank holds {self.bank.shape[1]}-d features but this world model "
@@ -136,14 +149,16 @@ class SafetyGate:
             )
         return _nearest(self.bank, feats)
 
-    def unfamiliar(self, model: WorldModel, images: torch.Tensor, what: str) -> list[str | None]:
+    def unfamiliar(
+        self, model: WorldModel, images: torch.Tensor, what: str, encoded: Encoded | None = None
+    ) -> list[str | None]:
         """Per observation, the reason to abstain if it is unfamiliar (else ``None``);
         ``what`` names it in the reason (``"start"``, ``"goal"``)."""
         return [
             UNFAMILIAR.format(score=s, threshold=self.novelty_threshold, what=what)
             if s > self.novelty_threshold
             else None
-            for s in self.novelty(model, images).tolist()
+            for s in self.novelty(model, images, encoded).tolist()
         ]
 
     def surprised(self, energy: torch.Tensor) -> list[str | None]:
