@@ -236,6 +236,7 @@ def run(argv: list[str]) -> int:
 
             high = load_high_level(args.high, model)
         from .cost import load_hazard_probe
+        from .eval.evaluate import Learned
         from .safety import SafetyGate
 
         gate = SafetyGate.load(args.gate) if args.gate else None
@@ -243,10 +244,8 @@ def run(argv: list[str]) -> int:
         from .world_model.predictor_ensemble import load_predictor_ensemble
 
         ensemble = load_predictor_ensemble(args.ensemble, model) if args.ensemble else None
-        res = pipeline.evaluate(
-            model, cfg, critic=critic, policy=policy, high=high, gate=gate, hazard=hazard,
-            ensemble=ensemble,
-        )  # fmt: skip
+        learned = Learned(critic, policy, high, gate, hazard, ensemble)
+        res = pipeline.evaluate(model, cfg, learned=learned)
         lo, hi = res.ci95
         print(
             f"success_rate={res.success_rate:.3f} (95% CI {lo:.3f}-{hi:.3f}) "

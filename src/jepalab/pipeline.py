@@ -19,20 +19,16 @@ from typing import Any
 
 import torch
 
-from .actor import Mode1Policy
 from .config import RunConfig, save_config
-from .cost import Critic, HazardProbe
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
+from .eval.evaluate import Learned
 from .io import atomic_write_text
-from .safety import SafetyGate
 from .training import Trainer, TrainResult, load_world_model
 from .world_model import WorldModel
-from .world_model.high_level import HighLevelModel
-from .world_model.predictor_ensemble import PredictorEnsemble
 
 
 def collect(cfg: RunConfig, progress: bool = True) -> Path:
@@ -85,26 +81,15 @@ def world_model(
 
 
 def evaluate(
-    model: WorldModel,
-    cfg: RunConfig,
-    progress: bool = True,
-    critic: Critic | None = None,
-    policy: Mode1Policy | None = None,
-    high: HighLevelModel | None = None,
-    gate: SafetyGate | None = None,
-    hazard: HazardProbe | None = None,
-    ensemble: PredictorEnsemble | None = None,
+    model: WorldModel, cfg: RunConfig, progress: bool = True, learned: Learned | None = None
 ) -> EvalResult:
     """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
-    uses the trained ``critic``, Mode-1 ``policy``, ``high`` level, safety ``gate``,
-    ``hazard`` probe and predictor ``ensemble`` when given."""
+    uses the ``learned`` modules (critic, Mode-1, high level, gate, hazard probe, ensemble)."""
     seed_range = None
     if cfg.data_path.exists():
         seed_range = EpisodeDataset(cfg.data_path).seed_range
     out = Path(cfg.out_dir) / "eval"
-    return evaluate_model(
-        model, cfg, out, seed_range, progress, critic, policy, high, gate, hazard, ensemble
-    )
+    return evaluate_model(model, cfg, out, seed_range, progress, learned)
 
 
 def machine() -> dict[str, Any]:

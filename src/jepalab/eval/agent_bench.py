@@ -61,7 +61,7 @@ from ..world_model.predictor_ensemble import (
     save_predictor_ensemble,
     train_predictor_ensemble,
 )
-from .evaluate import Episodes, replan_latency, run_episodes
+from .evaluate import Episodes, Learned, replan_latency, run_episodes
 from .evaluate import make_agent as default_agent
 from .stats import percentiles, wilson_interval
 
@@ -121,7 +121,7 @@ def measure(
 ) -> dict[str, Any]:
     """Success over the evaluation episodes and the single-environment decision latency,
     of the agent ``make_agent()`` builds (default: an :class:`Agent` from ``cfg``)."""
-    make_agent = make_agent or (lambda: default_agent(model, cfg, critic, policy))
+    make_agent = make_agent or (lambda: default_agent(model, cfg, Learned(critic, policy)))
     ran, counts = eval_episodes(model, cfg, make_agent, progress, desc)
     ok, steps = ran.success, ran.steps
     latencies = replan_latency(model, cfg, cfg.eval.latency_replans, make_agent())

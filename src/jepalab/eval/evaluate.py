@@ -190,29 +190,38 @@ def replan_latency(
     return times
 
 
+@dataclass
+class Learned:
+    """The trained modules an agent may use besides its world model, each optional: the
+    ``critic`` (terminal cost), Mode-1 ``policy``, ``high`` level (subgoals), safety
+    ``gate``, ``hazard`` probe and predictor ``ensemble`` (risk-averse planning with
+    ``planner.risk``)."""
+
+    critic: Critic | None = None
+    policy: Mode1Policy | None = None
+    high: HighLevelModel | None = None
+    gate: SafetyGate | None = None
+    hazard: HazardProbe | None = None
+    ensemble: PredictorEnsemble | None = None
+
+
 def make_agent(
-    model: WorldModel,
-    cfg: RunConfig,
-    critic: Critic | None = None,
-    policy: Mode1Policy | None = None,
-    high: HighLevelModel | None = None,
-    gate: SafetyGate | None = None,
-    hazard: HazardProbe | None = None,
-    ensemble: PredictorEnsemble | None = None,
+    model: WorldModel, cfg: RunConfig, learned: Learned | None = None
 ) -> Agent | HierarchicalAgent:
-    """The agent ``cfg`` describes, with the trained modules given: with a ``high`` level the
+    """The agent ``cfg`` describes, with the ``learned`` modules: with a high level the
     two-level agent (its low level plans; it takes no Mode-1 policy, safety gate, hazard
     probe or ensemble yet), else :class:`Agent`."""
+    m = learned or Learned()
     bounds = bounds_for(env_from_config(cfg.env))
-    if high is None:
-        return Agent(model, cfg, bounds, critic, policy, gate, hazard, ensemble)
-    if policy is not None:
+    if m.high is None:
+        return Agent(model, cfg, bounds, m.critic, m.policy, m.gate, m.hazard, m.ensemble)
+    if m.policy is not None:
         raise JepalabError("the hierarchical agent's low level plans (Mode-2): no Mode-1 policy")
-    if gate is not None or hazard is not None or ensemble is not None:
+    if m.gate is not None or m.hazard is not None or m.ensemble is not None:
         raise JepalabError(
             "the hierarchical agent takes no safety gate, hazard probe or ensemble yet"
         )
-    return HierarchicalAgent(Configurator(model, high, cfg, bounds, critic))
+    return HierarchicalAgent(Configurator(model, m.high, cfg, bounds, m.critic))
 
 
 def evaluate(
@@ -221,17 +230,10 @@ def evaluate(
     out_dir: str | Path | None = None,
     train_seed_range: tuple[int, int] | None = None,
     progress: bool = True,
-    critic: Critic | None = None,
-    policy: Mode1Policy | None = None,
-    high: HighLevelModel | None = None,
-    gate: SafetyGate | None = None,
-    hazard: HazardProbe | None = None,
-    ensemble: PredictorEnsemble | None = None,
+    learned: Learned | None = None,
 ) -> EvalResult:
     """Goal-reaching success over ``cfg.eval.episodes`` seeded episodes, with GIFs and the
-    decision latency; the agent (:func:`make_agent`) uses ``critic``, ``policy`` (Mode-1),
-    the ``high`` level (subgoals), the safety ``gate``, the ``hazard`` probe and the
-    predictor ``ensemble`` (risk-averse planning with ``planner.risk``) when given."""
+    decision latency, of the agent :func:`make_agent` builds with the ``learned`` modules."""
     check_disjoint_seeds(cfg, train_seed_range)
     model.eval()
     e = cfg.eval
@@ -248,7 +250,7 @@ def evaluate(
     for b in range(0, len(seeds), e.batch_envs):
         batch = seeds[b : b + e.batch_envs]
         record = max(0, e.gifs - b) if out is not None else 0
-        agent = make_agent(model, cfg, critic, policy, high, gate, hazard, ensemble)
+        agent = make_agent(model, cfg, learned)
         ran = run_episodes(model, cfg, batch, record, agent)
         success += ran.success
         dists += ran.distance
@@ -261,7 +263,7 @@ def evaluate(
         bar.set_postfix(success=f"{np.mean(success):.3f}")
     bar.close()
     seconds = time.perf_counter() - t0
-    agent = make_agent(model, cfg, critic, policy, high, gate, hazard, ensemble)
+    agent = make_agent(model, cfg, learned)
     lat_med, lat_p95 = percentiles(replan_latency(model, cfg, e.latency_replans, agent))
     k = int(sum(success))
     ok_steps = [n for n, s in zip(steps, success, strict=True) if s]
