@@ -56,6 +56,7 @@ from tqdm import tqdm
 from jepalab.data.dataset import EpisodeDataset, EpisodeWriter
 from jepalab.data.video import resize_frames
 from jepalab.envs import ENVS, load_object, make_env, maze
+from jepalab.envs.dot_world import DotWorld
 from jepalab.envs.two_rooms import room_of
 from jepalab.errors import ConfigError, DataError, JepalabError
 
@@ -250,6 +251,9 @@ def collect(
         obs_shape = render_observation(env, obs_size).shape
         state_dim, layout_fields = _flat_dim(obs), ()
     action_dim = _action_dim(env.action_space, env_name)
+    # Renderers (MuJoCo's EGL or GLFW context) do not survive a fork of a process that
+    # has used them: workers of any other env are spawned.
+    fork = isinstance(env.unwrapped, DotWorld)
     env.close()
     recipe = _Recipe(env_name, env_kwargs, episode_len, policy, obs_size, state_dim)
     per_job = max(1, min(_CHUNK_FRAMES // episode_len, -(-episodes // workers)))
@@ -268,7 +272,7 @@ def collect(
         seed_stop=seed + episodes,
     )
     with (
-        _worker_pool(workers) as pool,
+        _worker_pool(workers, fork) as pool,
         writer,
         tqdm(total=episodes, desc="collect", unit="ep", disable=not progress) as bar,
     ):
@@ -332,15 +336,16 @@ def door_crossing_rate(dataset: EpisodeDataset) -> float:
 
 
 @contextlib.contextmanager
-def _worker_pool(workers: int) -> Iterator[Pool | None]:
-    """A process pool of ``workers``, or ``None`` to work in this process."""
+def _worker_pool(workers: int, fork: bool) -> Iterator[Pool | None]:
+    """A process pool of ``workers``, or ``None`` to work in this process; forked when
+    ``fork`` and the platform can."""
     if workers == 1:
         yield None
         return
     # fork starts in milliseconds where spawn re-imports torch in every worker (seconds).
     # collect() makes the pool before it opens the output file or starts the progress
     # bar's thread, so nothing half-held is forked.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    method = "fork" if fork and "fork" in mp.get_all_start_methods() else "spawn"
     with mp.get_context(method).Pool(workers, initializer=_init_worker) as pool:
         yield pool
 
@@ -435,6 +440,9 @@ def _episode_policy(
 ) -> Callable[[Any, dict[str, Any]], Any]:
     """The episode's ``(obs, info) -> action``, seeded from ``(seed, _POLICY_STREAM)``."""
     rng = np.random.default_rng([seed, _POLICY_STREAM])
+    if recipe.policy == "scripted" and hasattr(env, "explorer"):  # a world's own explorer
+        explorer = env.explorer(rng)
+        return lambda obs, info: explorer.act(info)
     if recipe.policy == "scripted":
         scripted = ExplorationPolicy(rng, float(np.min(env.action_space.high)))
         scripted.reset(info)

@@ -20,6 +20,7 @@ import gymnasium as gym
 
 from jepalab.envs.hazard_rooms import HazardRoomsEnv
 from jepalab.envs.maze import MazeEnv
+from jepalab.envs.reacher import ReacherTask
 from jepalab.envs.shifted_rooms import SHIFTS, ShiftedTwoRoomsEnv
 from jepalab.envs.two_rooms import TwoRoomsEnv
 from jepalab.errors import JepalabError
@@ -31,6 +32,7 @@ __all__ = [
     "ENVS",
     "HazardRoomsEnv",
     "MazeEnv",
+    "ReacherTask",
     "ShiftedTwoRoomsEnv",
     "TwoRoomsEnv",
     "config_kwargs",
@@ -43,6 +45,7 @@ ENVS: dict[str, Callable[..., gym.Env]] = {
     "two-rooms": TwoRoomsEnv,
     "maze": MazeEnv,
     "hazard-rooms": HazardRoomsEnv,
+    "reacher": ReacherTask,  # Gymnasium's MuJoCo Reacher-v5 from pixels (jepalab[mujoco])
     # Two-Rooms as the agent never saw it (envs/shifted_rooms.py), for testing abstention
     **{f"two-rooms-{shift}": partial(ShiftedTwoRoomsEnv, shift) for shift in SHIFTS},
 }

@@ -74,6 +74,23 @@ class Episodes:
     hazard: list[bool]  # entered a forbidden region (worlds that have them)
 
 
+def random_policy_success(cfg: RunConfig) -> float:
+    """Success rate of uniformly random actions (the action space's ``sample()``, seeded per
+    task) on the evaluation tasks: the floor a planner has to clear to mean anything."""
+    hits = []
+    env = env_from_config(cfg.env)
+    for seed in range(cfg.eval.seed, cfg.eval.seed + cfg.eval.episodes):
+        env.reset_task(seed)
+        env.action_space.seed(seed)
+        for _ in range(env.max_episode_steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                break
+        hits.append(bool(env.is_success()))
+    env.close()
+    return float(np.mean(hits))
+
+
 @torch.no_grad()
 def run_episodes(
     model: WorldModel,

@@ -54,7 +54,8 @@ def episode_frame(
     """Side-by-side ``[observation | goal]`` image, upscaled. ``(H, W, C)`` uint8 each.
 
     ``marks``: ``(x, y, rgb)`` points in observation pixels, drawn as small crosses on the
-    observation (e.g. decoded subgoals)."""
+    observation (e.g. decoded subgoals). Stacked frames ``(H, W, 3k)`` show the last one."""
+    obs, goal = obs[..., -3:], goal[..., -3:]
     gap = np.full((obs.shape[0], 2, 3), 255, np.uint8)
     frame = np.concatenate([obs, gap, goal], axis=1)
     frame = frame.repeat(scale, 0).repeat(scale, 1)
