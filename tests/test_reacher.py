@@ -128,3 +128,20 @@ def test_random_torques_rarely_reach_and_stop() -> None:
     first = random_policy_success(cfg)
     assert first <= 2 / 12
     assert random_policy_success(cfg) == first  # seeded per task
+
+
+def test_stacked_frames_are_encoded_one_at_a_time_with_their_change() -> None:
+    import torch
+
+    from jepalab.perception import StackedFrames, make_encoder
+    from jepalab.world_model import WorldModel
+
+    model = WorldModel((16, 16, 6), 2, embed_dim=8, channels=(4, 4, 4), frames=2)
+    assert isinstance(model.encoder, StackedFrames)
+    x = torch.randint(0, 256, (3, 16, 16, 6), dtype=torch.uint8)
+    last, before = model.encoder.frame(x[..., 3:]), model.encoder.frame(x[..., :3])
+    torch.testing.assert_close(model.encode(x), torch.cat([last, last - before], -1))
+    still = torch.cat([x[..., 3:], x[..., 3:]], -1)  # the same picture twice: no speed
+    assert model.encode(still)[:, 4:].abs().max() == 0
+    with pytest.raises(JepalabError, match="must divide"):
+        make_encoder("keypoints", (16, 16, 6), 9, (4, 4), frames=2)

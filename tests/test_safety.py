@@ -89,6 +89,29 @@ def test_surprise_is_judged_over_a_window_of_decisions(tiny_model, gate):
     assert agent.abstained[0].startswith("surprised") and decisions == SURPRISE_WINDOW + 1
 
 
+def test_peak_surprise_is_kept_per_task_as_episodes_finish(tiny_model, gate):
+    """Calibration reads one peak per episode, so finished episodes must keep theirs."""
+    model, cfg, _ = tiny_model
+    envs = [make_env("two-rooms") for _ in range(3)]
+    starts, goals = zip(*(e.reset_task(1_000_000 + i) for i, e in enumerate(envs)), strict=True)
+    watch = SafetyGate(gate.bank, float("inf"), float("inf"))
+    agent = Agent(model, cfg, BOUNDS, gate=watch)
+    agent.set_goal(np.stack(goals))
+    obs, live = np.stack(starts), [0, 1, 2]
+    for decision in range(3 * SURPRISE_WINDOW):
+        if decision == SURPRISE_WINDOW + 1:  # task 1 ends; its peak must stay its own
+            frozen = agent.peak_surprise[1].item()
+            agent.keep(np.array([True, False, True]))
+            live = [0, 2]
+        for _ in range(cfg.model.frame_skip):
+            actions = agent.act(obs[live])
+            for k, i in enumerate(live):
+                obs[i] = envs[i].step(actions[k])[0]
+    assert agent.peak_surprise.shape == (3,) and (agent.peak_surprise > 0).all()
+    assert agent.peak_surprise[1].item() == frozen
+    assert agent.abstained == [None, None]
+
+
 def test_gate_round_trip_and_bad_input(tiny_model, tiny_data, gate, tmp_path):
     model, _, _ = tiny_model
     data = tiny_data

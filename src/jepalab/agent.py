@@ -23,7 +23,6 @@ from then on and :attr:`Agent.abstained` holds the reason; it never acts on a gu
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,6 @@ from .world_model import WorldModel
 from .world_model.predictor_ensemble import PredictorEnsemble
 
 MODES = ("auto", "mode1", "mode2")
-SURPRISE_LOG = 100_000  # decisions whose windowed surprise Agent.surprises keeps
 
 
 class Agent:
@@ -85,8 +83,10 @@ class Agent:
         # (z, action, scene) of the last decision: what the gate checks the next one against
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._surprise: list[torch.Tensor] = []  # (E,) energies of the last decisions
-        # the windowed surprises the gate was asked about (the latest, for calibration)
-        self.surprises: deque[torch.Tensor] = deque(maxlen=SURPRISE_LOG)
+        self._task_ids: torch.Tensor | None = None  # (E,) index of each live env's task
+        # (tasks,) per task of the last set_goal: the highest windowed surprise the gate was
+        # asked about (0 before the first window), what SafetyGate.calibrate_surprise reads
+        self.peak_surprise: torch.Tensor | None = None
 
     @classmethod
     def for_env(
@@ -142,6 +142,8 @@ class Agent:
                 for old, p in zip(self.abstained, inside, strict=True)
             ]
         self._last, self._surprise = None, []
+        self._task_ids = torch.arange(num_envs)
+        self.peak_surprise = torch.zeros(num_envs)
         self.mpc.reset(num_envs)
         self._held = None
         self._planned = torch.zeros(num_envs, dtype=torch.bool)
@@ -163,6 +165,7 @@ class Agent:
             z, a, scene = self._last
             self._last = (z[m], a[m], None if scene is None else scene[m])
         self._surprise = [e[m] for e in self._surprise]
+        self._task_ids = self._task_ids[m]
 
     @property
     def deciding(self) -> bool:
@@ -232,8 +235,10 @@ class Agent:
             self._surprise = [*self._surprise, energy][-SURPRISE_WINDOW:]
             if len(self._surprise) < SURPRISE_WINDOW:
                 return
-            self.surprises.append(torch.stack(self._surprise).mean(0))
-            verdicts = self.gate.surprised(self.surprises[-1])
+            surprise = torch.stack(self._surprise).mean(0)
+            peak = self.peak_surprise[self._task_ids]
+            self.peak_surprise[self._task_ids] = torch.maximum(peak, surprise)
+            verdicts = self.gate.surprised(surprise)
         self.abstained = [old or new for old, new in zip(self.abstained, verdicts, strict=True)]
 
     def _stuck(self, z: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,9 @@ class ModelConfig:
     # from the mean of the actions in between; the agent holds each planned action that many
     # steps. 2 halves the sequential depth of a plan (replanning latency) for the same reach.
     frame_skip: int = 2
+    # Pictures stacked on each observation's channel axis (reacher: 2, the last two frames);
+    # > 1 encodes them one at a time and embeds the last and its change (speed).
+    frames: int = 1
 
 
 @dataclass

@@ -22,7 +22,9 @@ the dataset the world model was trained on), and the agent abstains where either
   agent's own episodes in familiar worlds, which is what it should be: a planner pressing
   into a wall mispredicts the contact more often than exploration does (on Two-Rooms its
   steps' p99 energy is 4x exploration's), and with the exploration threshold the gate
-  abstained in 16% of ordinary episodes.
+  abstained in 16% of ordinary episodes. It calibrates on each episode's *peak*: the gate
+  is asked at every decision, so a quantile of single windows says little about how
+  often an ordinary episode trips it.
 
 Shapes: ``E`` environments, ``F`` feature size, ``B`` bank size, ``D`` embedding size.
 """
@@ -170,12 +172,17 @@ class SafetyGate:
             for e in energy.tolist()
         ]
 
-    def calibrate_surprise(self, surprises: torch.Tensor, quantile: float = 0.999) -> None:
-        """Set the surprise threshold at ``quantile`` of the windowed surprises an agent met
-        in familiar worlds (:attr:`Agent.surprises` of episodes on training-like tasks)."""
-        if surprises.numel() == 0 or not torch.isfinite(surprises).all():
-            raise JepalabError("calibrate_surprise needs finite surprises from some episodes")
-        self.surprise_threshold = float(torch.quantile(surprises.flatten(), quantile))
+    def calibrate_surprise(self, peaks: torch.Tensor, quantile: float = 0.99) -> None:
+        """Set the surprise threshold at ``quantile`` of the per-episode peak surprise an
+        agent met in familiar worlds (:attr:`Agent.peak_surprise` of episodes on
+        training-like tasks): an ordinary episode then trips it with probability about
+        ``1 - quantile``, however many decisions it takes. (A quantile of single windows
+        would not say that: an episode is asked dozens of times.)"""
+        if peaks.numel() == 0 or not torch.isfinite(peaks).all():
+            raise JepalabError(
+                "calibrate_surprise needs finite surprises (per-episode peaks) of some episodes"
+            )
+        self.surprise_threshold = float(torch.quantile(peaks.flatten(), quantile))
         self.quantiles = (self.quantiles[0], quantile)
 
     def save(self, path: str | Path) -> None:

@@ -27,7 +27,8 @@ pictures resized by :func:`render_observation`, the env's own observation is sto
 the ``states`` when it is a flat numeric vector, and episodes end at ``episode_len``
 frames or when the env terminates or truncates. Policies (``policy``):
 
-- ``"scripted"``: the exploration policy above (built-in worlds only);
+- ``"scripted"``: the exploration policy above (built-in worlds only; a world with an
+  ``explorer`` class, such as the Reacher's ``ReacherExplorer``, brings its own);
 - ``"random"``: the action space's own ``sample()``, seeded per episode;
 - ``"package.module:callable"``: called as ``policy(obs, info, rng) -> action`` at every
   step, with the env's own observation and ``info`` and the episode's

@@ -93,7 +93,7 @@ def gather_experience(
     gate: SafetyGate | None = None,
 ) -> tuple[ShortTermMemory, float, torch.Tensor]:
     """Mode-2 episodes into a fresh short-term memory; returns it, their success rate and
-    the windowed surprises a ``gate`` (never abstaining here) saw in them (empty without)."""
+    the peak surprise a ``gate`` (never abstaining here) saw in each (empty without)."""
     memory = ShortTermMemory(capacity=max(50_000, episodes * 200))
     seeds = list(range(EXPERIENCE_SEED, EXPERIENCE_SEED + episodes))
     watch = None
@@ -106,7 +106,8 @@ def gather_experience(
         agent = Agent(model, cfg, bounds, gate=watch)
         batch = seeds[b : b + cfg.eval.batch_envs]
         ok += run_episodes(model, cfg, batch, agent=agent, memory=memory).success
-        surprises += agent.surprises
+        if gate is not None:
+            surprises.append(agent.peak_surprise)
     return memory, float(np.mean(ok)), torch.cat(surprises) if surprises else torch.zeros(0)
 
 

@@ -8,6 +8,12 @@ Two encoders behind one factory, both small enough to train on a CPU:
   embedding space follow distances in the world, which is what a planner minimising a
   distance wants; a plain CNN learns the same far more slowly.
 * ``cnn``: strided convolutions with coordinate channels (CoordConv) and a linear head.
+
+Observations of ``frames > 1`` pictures stacked on the channel axis (a world whose state
+includes speed, e.g. the MuJoCo Reacher) are encoded a picture at a time by one shared
+encoder, :class:`StackedFrames`: the embedding is the last picture's and its change since
+the one before, so speed is in it by construction instead of left for the convolutions to
+discover.
 """
 
 from __future__ import annotations
@@ -123,6 +129,25 @@ class KeypointEncoder(nn.Module):
         return self.head(self.keypoints(obs).flatten(1))
 
 
+class StackedFrames(nn.Module):
+    """``k`` pictures stacked on the channel axis, each encoded by one shared ``frame``
+    encoder: ``(N, H, W, k C) -> (N, D)``, ``D = k d``, as ``[e_k, e_k - e_(k-1), ...,
+    e_2 - e_1]`` for the pictures' embeddings ``e_1 .. e_k`` of size ``d`` each."""
+
+    def __init__(self, frame: nn.Module, frames: int) -> None:
+        super().__init__()
+        self.frame, self.frames = frame, frames
+        h, w, c = frame.obs_shape
+        self.obs_shape = (h, w, c * frames)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        check_obs_shape(obs, self.obs_shape)
+        n, (h, w, c) = obs.shape[0], self.frame.obs_shape
+        pictures = obs.reshape(n, h, w, self.frames, c).movedim(3, 1).reshape(-1, h, w, c)
+        e = self.frame(pictures).unflatten(0, (n, self.frames))  # (N, k, d)
+        return torch.cat([e[:, -1], *(e[:, 1:] - e[:, :-1]).flip(1).unbind(1)], -1)
+
+
 ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder}
 
 
@@ -132,7 +157,18 @@ def make_encoder(
     embed_dim: int,
     channels: tuple[int, ...],
     pool: int = 2,
+    frames: int = 1,
 ) -> nn.Module:
+    """The encoder ``name``; with ``frames > 1``, :class:`StackedFrames` of it."""
     if name not in ENCODERS:
         raise JepalabError(f"unknown encoder '{name}'; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[name](obs_shape, embed_dim=embed_dim, channels=channels, pool=pool)
+    if frames == 1:
+        return ENCODERS[name](obs_shape, embed_dim=embed_dim, channels=channels, pool=pool)
+    h, w, c = obs_shape
+    if frames < 1 or c % frames or embed_dim % frames:
+        raise JepalabError(
+            f"model.frames {frames} must divide the observations' {c} channels and "
+            f"embed_dim {embed_dim}"
+        )
+    frame = ENCODERS[name]((h, w, c // frames), embed_dim // frames, channels, pool)
+    return StackedFrames(frame, frames)

@@ -87,6 +87,7 @@ def build_model(cfg: RunConfig, obs_shape: tuple[int, int, int], action_dim: int
         predictor_hidden=m.predictor_hidden,
         predictor_layers=m.predictor_layers,
         scene_channels=m.scene_channels,
+        frames=m.frames,
     )
 
 

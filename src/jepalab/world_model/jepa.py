@@ -37,12 +37,13 @@ class WorldModel(nn.Module):
         predictor_hidden: int = 256,
         predictor_layers: int = 2,
         scene_channels: int = 0,
+        frames: int = 1,
     ) -> None:
         super().__init__()
         self.obs_shape = tuple(obs_shape)
         self.action_dim = action_dim
         self.embed_dim = embed_dim
-        self.encoder = make_encoder(encoder, self.obs_shape, embed_dim, channels, pool)
+        self.encoder = make_encoder(encoder, self.obs_shape, embed_dim, channels, pool, frames)
         self.scene: SceneGlimpse | None = None
         if scene_channels > 0:
             if not isinstance(self.encoder, KeypointEncoder):
