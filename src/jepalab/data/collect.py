@@ -57,7 +57,6 @@ from tqdm import tqdm
 from jepalab.data.dataset import EpisodeDataset, EpisodeWriter
 from jepalab.data.video import resize_frames
 from jepalab.envs import ENVS, load_object, make_env, maze
-from jepalab.envs.dot_world import DotWorld
 from jepalab.envs.two_rooms import room_of
 from jepalab.errors import ConfigError, DataError, JepalabError
 
@@ -252,9 +251,7 @@ def collect(
         obs_shape = render_observation(env, obs_size).shape
         state_dim, layout_fields = _flat_dim(obs), ()
     action_dim = _action_dim(env.action_space, env_name)
-    # Renderers (MuJoCo's EGL or GLFW context) do not survive a fork of a process that
-    # has used them: workers of any other env are spawned.
-    fork = isinstance(env.unwrapped, DotWorld)
+    fork = _fork_safe(env)
     env.close()
     recipe = _Recipe(env_name, env_kwargs, episode_len, policy, obs_size, state_dim)
     per_job = max(1, min(_CHUNK_FRAMES // episode_len, -(-episodes // workers)))
@@ -334,6 +331,21 @@ def door_crossing_rate(dataset: EpisodeDataset) -> float:
         for e in range(dataset.num_episodes)
     ]
     return float(np.mean(crossed))
+
+
+def _fork_safe(env: gym.Env) -> bool:
+    """Whether workers may be forked from this process once it has made ``env``. A MuJoCo
+    renderer's EGL or GLFW context does not survive a fork (the workers hang), so MuJoCo
+    worlds get spawned workers; everything else is forked, which also hands the workers
+    whatever the caller registered with Gymnasium in this process."""
+    unwrapped = env.unwrapped
+    if not getattr(unwrapped, "fork_safe", True):
+        return False
+    try:
+        from gymnasium.envs.mujoco import MujocoEnv
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return True
+    return not isinstance(unwrapped, MujocoEnv)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Gymnasium's MuJoCo ``Reacher-v5`` from pixels, as a goal-image task.
 
-The two-joint arm is seen from straight above (a 64x64 picture, about 140 px per metre;
+The two-joint arm is seen from straight above (a 64x64 picture, about 125 px per metre;
 the arm reaches 0.21 m). Its target sphere is hidden: the goal is given as a picture of the
 arm itself, at rest at the goal configuration, as in the other worlds.
 
@@ -90,6 +90,7 @@ class ReacherTask(gym.Env):
     layout_fields: ClassVar[tuple[str, ...]] = ()
     layout: ClassVar[tuple[int, ...]] = ()
     explorer: ClassVar[type[ReacherExplorer]] = ReacherExplorer  # collection's scripted policy
+    fork_safe: ClassVar[bool] = False  # its MuJoCo renderer: collection spawns its workers
 
     def __init__(
         self,

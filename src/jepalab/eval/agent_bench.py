@@ -101,14 +101,14 @@ def gather_experience(
         watch = dataclasses.replace(gate, novelty_threshold=math.inf, surprise_threshold=math.inf)
     bounds = bounds_for(env_from_config(cfg.env))
     ok: list[bool] = []
-    surprises: list[torch.Tensor] = []
+    peaks: list[torch.Tensor] = []
     for b in tqdm(range(0, episodes, cfg.eval.batch_envs), desc="experience", disable=not progress):
         agent = Agent(model, cfg, bounds, gate=watch)
         batch = seeds[b : b + cfg.eval.batch_envs]
         ok += run_episodes(model, cfg, batch, agent=agent, memory=memory).success
         if gate is not None:
-            surprises.append(agent.peak_surprise)
-    return memory, float(np.mean(ok)), torch.cat(surprises) if surprises else torch.zeros(0)
+            peaks.append(agent.peak_surprise)
+    return memory, float(np.mean(ok)), torch.cat(peaks) if peaks else torch.zeros(0)
 
 
 def measure(
@@ -188,11 +188,11 @@ def run_bench(
         progress=progress,
     )  # fmt: skip
     t = time.perf_counter()
-    memory, experience_success, surprises = gather_experience(
+    memory, experience_success, peaks = gather_experience(
         model, cfg, a.memory_episodes, progress, gate
     )
     experience_seconds = time.perf_counter() - t
-    gate.calibrate_surprise(surprises)
+    gate.calibrate_surprise(peaks)
     gate.save(out / "gate.safetensors")
     t = time.perf_counter()
     ensemble = PredictorEnsemble(model)
