@@ -112,6 +112,29 @@ def test_peak_surprise_is_kept_per_task_as_episodes_finish(tiny_model, gate):
     assert agent.abstained == [None, None]
 
 
+def test_novelty_is_calibrated_on_the_peak_of_each_task(tiny_model, gate):
+    """A task's novelty is the higher of its goal's and its start's; at the highest peak of
+    some tasks none of those tasks is turned down, just below it one is."""
+    model, cfg, _ = tiny_model
+    starts, goals = map(np.stack, zip(*(task(seed=1_000_000 + i) for i in range(4)), strict=True))
+    watch = SafetyGate(gate.bank, float("inf"), float("inf"))
+    agent = Agent(model, cfg, BOUNDS, gate=watch)
+    agent.set_goal(goals)
+    agent.act(starts)
+    expected = torch.maximum(
+        gate.novelty(model, torch.from_numpy(starts)), gate.novelty(model, torch.from_numpy(goals))
+    )
+    torch.testing.assert_close(agent.peak_novelty, expected)
+    for quantile, turned_down in ((1.0, 0), (0.5, 2)):
+        calibrated = SafetyGate(gate.bank, float("inf"), float("inf"))
+        calibrated.calibrate_novelty(agent.peak_novelty, quantile)
+        judged = Agent(model, cfg, BOUNDS, gate=calibrated)
+        judged.set_goal(goals)
+        judged.act(starts)
+        assert sum(r is not None for r in judged.abstained) == turned_down
+        assert all(r.startswith("unfamiliar") for r in judged.abstained if r is not None)
+
+
 def test_gate_round_trip_and_bad_input(tiny_model, tiny_data, gate, tmp_path):
     model, _, _ = tiny_model
     data = tiny_data
@@ -123,6 +146,8 @@ def test_gate_round_trip_and_bad_input(tiny_model, tiny_data, gate, tmp_path):
         SafetyGate(torch.zeros(3, 5), 1.0, 1.0).novelty(model, torch.from_numpy(task()[0][None]))
     with pytest.raises(JepalabError, match="finite surprises"):
         gate.calibrate_surprise(torch.zeros(0))
+    with pytest.raises(JepalabError, match="finite novelties"):
+        gate.calibrate_novelty(torch.tensor([0.1, float("nan")]))
     with pytest.raises(JepalabError, match="quantiles"):
         SafetyGate.fit(model, data, quantiles=(0.99, 1.0))
     (tmp_path / "broken.safetensors").write_bytes(b"not a checkpoint")

@@ -84,8 +84,10 @@ class Agent:
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._surprise: list[torch.Tensor] = []  # (E,) energies of the last decisions
         self._task_ids: torch.Tensor | None = None  # (E,) index of each live env's task
-        # (tasks,) per task of the last set_goal: the highest windowed surprise the gate was
-        # asked about (0 before the first window), what SafetyGate.calibrate_surprise reads
+        # (tasks,) per task of the last set_goal, what SafetyGate.calibrate_* read: the
+        # highest novelty of its goal and start (0 before the gate looked), and the highest
+        # windowed surprise the gate was asked about (0 before the first window)
+        self.peak_novelty: torch.Tensor | None = None
         self.peak_surprise: torch.Tensor | None = None
 
     @classmethod
@@ -132,9 +134,10 @@ class Agent:
         self.abstained = [None] * num_envs
         checks = self.gate is not None or self.hazard is not None
         scene = self.model.scene_map(images) if checks else None
+        self.peak_novelty = torch.zeros(num_envs)
         if self.gate is not None:
-            encoded = (self.z_goal, scene)
-            self.abstained = self.gate.unfamiliar(self.model, images, "goal", encoded)
+            self.peak_novelty = self.gate.novelty(self.model, images, (self.z_goal, scene))
+            self.abstained = self.gate.unfamiliar(self.peak_novelty, "goal")
         if self.hazard is not None:
             inside = self.hazard(self.z_goal, scene).tolist()
             self.abstained = [
@@ -228,7 +231,10 @@ class Agent:
     def _check(self, images: torch.Tensor, z: torch.Tensor, scene: torch.Tensor | None) -> None:
         """Abstain where the start of the task is unfamiliar or the last steps surprising."""
         if self._last is None:  # the first decision of the task: look at where it starts
-            verdicts = self.gate.unfamiliar(self.model, images, "start", (z, scene))
+            novelty = self.gate.novelty(self.model, images, (z, scene))
+            peak = self.peak_novelty[self._task_ids]
+            self.peak_novelty[self._task_ids] = torch.maximum(peak, novelty)
+            verdicts = self.gate.unfamiliar(novelty, "start")
         else:
             z_prev, a_prev, scene = self._last
             energy = (self.model.step(z_prev, a_prev, scene) - z).square().sum(-1)

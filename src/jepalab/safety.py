@@ -13,7 +13,12 @@ the dataset the world model was trained on), and the agent abstains where either
   embedding, stand out in it. On Two-Rooms (benchmarks/ood_signals.py, then the real
   shifted worlds) a Mahalanobis distance on the embedding caught inverted colours and a
   thick border but only 4% of two-door layouts; nearest neighbours on the scene map
-  caught all three at 1% false alarms.
+  caught all three at 1% false alarms. :meth:`SafetyGate.fit` sets its threshold on
+  held-out exploration frames; :meth:`SafetyGate.calibrate_novelty` resets it on the tasks
+  the agent met in familiar worlds (each task's higher novelty of start and goal): a task is
+  two observations, and goals lie where exploration seldom goes, so the per-frame threshold
+  turned down 4.5% of ordinary Two-Rooms tasks (2% after; the shifted worlds' tasks lie
+  1.6x to 40x beyond either threshold).
 - **Is the world behaving as predicted?** (surprise, checked at every decision.) The
   mean prediction energy of the last :data:`SURPRISE_WINDOW` steps,
   ``|Pred(z_prev, a_prev) - Enc(x)|^2``; a world that keeps doing what the model thinks
@@ -151,16 +156,14 @@ class SafetyGate:
             )
         return _nearest(self.bank, feats)
 
-    def unfamiliar(
-        self, model: WorldModel, images: torch.Tensor, what: str, encoded: Encoded | None = None
-    ) -> list[str | None]:
-        """Per observation, the reason to abstain if it is unfamiliar (else ``None``);
-        ``what`` names it in the reason (``"start"``, ``"goal"``)."""
+    def unfamiliar(self, novelty: torch.Tensor, what: str) -> list[str | None]:
+        """Per ``(E,)`` novelty (:meth:`novelty`), the reason to abstain if it is unfamiliar
+        (else ``None``); ``what`` names the observation in the reason (``"start"``, ``"goal"``)."""
         return [
             UNFAMILIAR.format(score=s, threshold=self.novelty_threshold, what=what)
             if s > self.novelty_threshold
             else None
-            for s in self.novelty(model, images, encoded).tolist()
+            for s in novelty.tolist()
         ]
 
     def surprised(self, energy: torch.Tensor) -> list[str | None]:
@@ -172,17 +175,22 @@ class SafetyGate:
             for e in energy.tolist()
         ]
 
+    def calibrate_novelty(self, peaks: torch.Tensor, quantile: float = 0.99) -> None:
+        """Set the novelty threshold at ``quantile`` of the per-task peak novelty (the higher
+        of start and goal, :attr:`Agent.peak_novelty`) of tasks in familiar worlds: an
+        ordinary task is then turned down with probability about ``1 - quantile``. (The
+        threshold :meth:`fit` sets is a quantile of single exploration frames; a task is two
+        observations, and its goals sit where exploration rarely goes, in corners.)"""
+        self.novelty_threshold = _quantile(peaks, quantile, "novelties (per-task peaks)")
+        self.quantiles = (quantile, self.quantiles[1])
+
     def calibrate_surprise(self, peaks: torch.Tensor, quantile: float = 0.99) -> None:
         """Set the surprise threshold at ``quantile`` of the per-episode peak surprise an
         agent met in familiar worlds (:attr:`Agent.peak_surprise` of episodes on
         training-like tasks): an ordinary episode then trips it with probability about
         ``1 - quantile``, however many decisions it takes. (A quantile of single windows
         would not say that: an episode is asked dozens of times.)"""
-        if peaks.numel() == 0 or not torch.isfinite(peaks).all():
-            raise JepalabError(
-                "calibrate_surprise needs finite surprises (per-episode peaks) of some episodes"
-            )
-        self.surprise_threshold = float(torch.quantile(peaks.flatten(), quantile))
+        self.surprise_threshold = _quantile(peaks, quantile, "surprises (per-episode peaks)")
         self.quantiles = (self.quantiles[0], quantile)
 
     def save(self, path: str | Path) -> None:
@@ -207,6 +215,14 @@ class SafetyGate:
             float(meta["surprise_threshold"]),
             tuple(float(q) for q in meta["quantiles"]),  # type: ignore[arg-type]
         )
+
+
+def _quantile(peaks: torch.Tensor, q: float, what: str) -> float:
+    if not 0.5 <= q <= 1:
+        raise JepalabError(f"a calibration quantile must be in [0.5, 1], got {q}")
+    if peaks.numel() == 0 or not torch.isfinite(peaks).all():
+        raise JepalabError(f"calibration needs finite {what} of some episodes")
+    return float(torch.quantile(peaks.detach().flatten().float(), q))
 
 
 def _frames(ds: EpisodeDataset, episodes: list[int], n: int, gen: np.random.Generator):

@@ -4,7 +4,7 @@
    its safety gate fitted to its training data (:mod:`jepalab.safety`).
 2. Mode-2 (the full-horizon planner) acts in ``agent.memory_episodes`` episodes whose seeds
    neither training nor evaluation uses; the short-term memory stores them, and the gate,
-   watching without abstaining, calibrates its surprise threshold on them.
+   watching without abstaining, calibrates its novelty and surprise thresholds on them.
 3. The critic learns the cost to come from that memory (TD, hindsight goals); Mode-1 is
    distilled from the actions Mode-2 chose there.
 4. On the same ``eval.episodes`` held-out episodes, it measures:
@@ -91,9 +91,10 @@ def gather_experience(
     episodes: int,
     progress: bool = True,
     gate: SafetyGate | None = None,
-) -> tuple[ShortTermMemory, float, torch.Tensor]:
+) -> tuple[ShortTermMemory, float, tuple[torch.Tensor, torch.Tensor]]:
     """Mode-2 episodes into a fresh short-term memory; returns it, their success rate and
-    the peak surprise a ``gate`` (never abstaining here) saw in each (empty without)."""
+    the peak novelty and surprise a ``gate`` (never abstaining here) saw in each (empty
+    without)."""
     memory = ShortTermMemory(capacity=max(50_000, episodes * 200))
     seeds = list(range(EXPERIENCE_SEED, EXPERIENCE_SEED + episodes))
     watch = None
@@ -101,14 +102,17 @@ def gather_experience(
         watch = dataclasses.replace(gate, novelty_threshold=math.inf, surprise_threshold=math.inf)
     bounds = bounds_for(env_from_config(cfg.env))
     ok: list[bool] = []
-    peaks: list[torch.Tensor] = []
+    novelty: list[torch.Tensor] = []
+    surprise: list[torch.Tensor] = []
     for b in tqdm(range(0, episodes, cfg.eval.batch_envs), desc="experience", disable=not progress):
         agent = Agent(model, cfg, bounds, gate=watch)
         batch = seeds[b : b + cfg.eval.batch_envs]
         ok += run_episodes(model, cfg, batch, agent=agent, memory=memory).success
         if gate is not None:
-            peaks.append(agent.peak_surprise)
-    return memory, float(np.mean(ok)), torch.cat(peaks) if peaks else torch.zeros(0)
+            novelty.append(agent.peak_novelty)
+            surprise.append(agent.peak_surprise)
+    peaks = (torch.cat(novelty), torch.cat(surprise)) if gate else (torch.zeros(0),) * 2
+    return memory, float(np.mean(ok)), peaks
 
 
 def measure(
@@ -188,11 +192,12 @@ def run_bench(
         progress=progress,
     )  # fmt: skip
     t = time.perf_counter()
-    memory, experience_success, peaks = gather_experience(
+    memory, experience_success, (novelty, surprise) = gather_experience(
         model, cfg, a.memory_episodes, progress, gate
     )
     experience_seconds = time.perf_counter() - t
-    gate.calibrate_surprise(peaks)
+    gate.calibrate_novelty(novelty)
+    gate.calibrate_surprise(surprise)
     gate.save(out / "gate.safetensors")
     t = time.perf_counter()
     ensemble = PredictorEnsemble(model)
