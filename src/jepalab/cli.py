@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides, load_config, parse_overrides
 from .errors import JepalabError
 
-BENCHES = ("two-rooms", "reacher", "intuitive-physics", "ddp", "agent", "hierarchy")
+BENCHES = ("two-rooms", "reacher", "point-maze", "intuitive-physics", "ddp", "agent", "hierarchy")
 
 
 def bench_config() -> RunConfig:
@@ -44,7 +44,25 @@ def reacher_bench_config() -> RunConfig:
     return cfg
 
 
-LOOP_BENCHES = {"two-rooms": bench_config, "reacher": reacher_bench_config}
+def point_maze_bench_config() -> RunConfig:
+    """Gymnasium-Robotics' PointMaze (U-maze) from pixels (envs/point_maze.py): the world's
+    scripted explorer, two stacked frames (the ball keeps its speed), no scene glimpse (the
+    maze never changes), 200 evaluation tasks."""
+    cfg = bench_config()
+    cfg.out_dir = "runs/bench-point-maze"
+    cfg.env.name = "point-maze"
+    cfg.data.episodes = 1000
+    cfg.model.scene_channels = 0
+    cfg.model.frames = 2
+    cfg.train.steps = 4000
+    return cfg
+
+
+LOOP_BENCHES = {
+    "two-rooms": bench_config,
+    "reacher": reacher_bench_config,
+    "point-maze": point_maze_bench_config,
+}
 
 
 def _config(args: argparse.Namespace, extra: list[str], base: RunConfig | None = None) -> RunConfig:
@@ -77,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     c = add("collect", "record exploration episodes into an HDF5 dataset")
     c.description = (
         "Record exploration episodes into an HDF5 dataset. The environment is a built-in "
-        "world (two-rooms, maze, hazard-rooms, reacher; scripted exploration), a registered "
-        "Gymnasium id or package.module:ClassName; those are recorded from env.render() "
+        "world (two-rooms, maze, hazard-rooms, reacher, point-maze; scripted exploration), a "
+        "registered Gymnasium id or package.module:ClassName; those are recorded from env.render() "
         "frames resized to --data.obs_size, with --data.policy random (the default for them) or "
         "package.module:callable, called as policy(obs, info, rng) -> action."
     )

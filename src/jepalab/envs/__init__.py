@@ -1,6 +1,7 @@
 """Environments by name, and their Gymnasium registration.
 
-``make_env("two-rooms")`` (or ``"maze"``, ``"hazard-rooms"``, or a shifted Two-Rooms:
+``make_env("two-rooms")`` (or ``"maze"``, ``"hazard-rooms"``, the MuJoCo worlds
+``"reacher"`` and ``"point-maze"``, or a shifted Two-Rooms:
 ``"two-rooms-two-doors"``, ``"two-rooms-thick-border"``, ``"two-rooms-inverted"``) builds a
 world directly; ``gymnasium.make("jepalab/TwoRooms-v0")`` (``"jepalab/Maze-v0"``,
 ``"jepalab/HazardRooms-v0"``) does the same through
@@ -20,6 +21,7 @@ import gymnasium as gym
 
 from jepalab.envs.hazard_rooms import HazardRoomsEnv
 from jepalab.envs.maze import MazeEnv
+from jepalab.envs.point_maze import PointMazeTask
 from jepalab.envs.reacher import ReacherTask
 from jepalab.envs.shifted_rooms import SHIFTS, ShiftedTwoRoomsEnv
 from jepalab.envs.two_rooms import TwoRoomsEnv
@@ -32,6 +34,7 @@ __all__ = [
     "ENVS",
     "HazardRoomsEnv",
     "MazeEnv",
+    "PointMazeTask",
     "ReacherTask",
     "ShiftedTwoRoomsEnv",
     "TwoRoomsEnv",
@@ -46,6 +49,7 @@ ENVS: dict[str, Callable[..., gym.Env]] = {
     "maze": MazeEnv,
     "hazard-rooms": HazardRoomsEnv,
     "reacher": ReacherTask,  # Gymnasium's MuJoCo Reacher-v5 from pixels (jepalab[mujoco])
+    "point-maze": PointMazeTask,  # Gymnasium-Robotics' PointMaze from pixels (jepalab[mujoco])
     # Two-Rooms as the agent never saw it (envs/shifted_rooms.py), for testing abstention
     **{f"two-rooms-{shift}": partial(ShiftedTwoRoomsEnv, shift) for shift in SHIFTS},
 }

@@ -5,9 +5,8 @@ the arm reaches 0.21 m). Its target sphere is hidden: the goal is given as a pic
 arm itself, at rest at the goal configuration, as in the other worlds.
 
 The arm is torque driven with little damping: where it will be depends on how fast it is
-moving, which one picture does not show. So an observation is the last two frames stacked
-on the channel axis, ``(64, 64, 6)`` uint8 (previous RGB, then current RGB; after a reset
-both are the same frame), the frame stacking of DQN: velocity is visible as the difference.
+moving, so an observation is the last two frames stacked, ``(64, 64, 6)`` uint8
+(:mod:`jepalab.envs.mujoco_task`): velocity is visible as the difference.
 
 Task (:meth:`ReacherTask.reset_task`): start and goal are independent random
 configurations at rest, the joints uniform in ``[-pi, pi)`` and ``[-2.8, 2.8]`` rad, the
@@ -20,13 +19,12 @@ about 4 px, close to Two-Rooms' 4.5 px) of where it is in the goal picture *and 
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-from jepalab.errors import JepalabError
+from jepalab.envs.mujoco_task import MujocoTask, PDExplorer
 
 __all__ = ["ReacherExplorer", "ReacherTask"]
 
@@ -39,43 +37,27 @@ MIN_SEPARATION = 0.05  # m between start and goal fingertips
 STILL_SPEED = 0.15  # m/s
 
 
-class ReacherExplorer:
-    """Exploration for collection: a noisy PD controller towards random arm configurations.
+class ReacherExplorer(PDExplorer):
+    """Collection's scripted policy: a noisy PD controller (:class:`PDExplorer`) of the
+    joints towards random arm configurations, every 5-25 steps."""
 
-    Every 5-25 steps it picks a new configuration and new gains (from sluggish to
-    overshooting); torques get smoothed Gaussian noise, and one episode in four is pure
-    smoothed noise. The data thus holds swings, stops, overshoots and arms at rest: what a
-    planner that must bring the arm to a halt at a goal needs the model to know.
-    """
+    hold, kp, kd = (5, 26), (0.3, 1.5), (0.08, 0.4)
+    noise_std, noise_gain, drift = 0.6, 0.5, (1.5, 0.15)
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.noise_only = rng.random() < 0.25
-        self._noise = np.zeros(2)
-        self._left = 0
-        self._target = np.zeros(2)
-        self._kp = self._kd = 0.0
+    def _state(self, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(info["qpos"]), np.asarray(info["qvel"])
 
-    def act(self, info: dict[str, Any]) -> np.ndarray:
-        rng = self.rng
-        q, qd = np.asarray(info["qpos"]), np.asarray(info["qvel"])
-        self._noise = 0.7 * self._noise + 0.3 * rng.normal(0.0, 0.6, 2)
-        if self.noise_only:  # damped, or it spins up to speeds no task needs
-            return np.clip(1.5 * self._noise - 0.15 * qd, -1, 1).astype(np.float32)
-        if self._left <= 0:
-            self._left = int(rng.integers(5, 26))
-            self._target = np.array(
-                [rng.uniform(-np.pi, np.pi), rng.uniform(-JOINT1_LIMIT, JOINT1_LIMIT)]
-            )
-            self._kp, self._kd = rng.uniform(0.3, 1.5), rng.uniform(0.08, 0.4)
-        self._left -= 1
-        err = self._target - q
+    def _new_target(self, position: np.ndarray) -> np.ndarray:
+        u = self.rng.uniform
+        return np.array([u(-np.pi, np.pi), u(-JOINT1_LIMIT, JOINT1_LIMIT)])
+
+    def _error(self, position: np.ndarray) -> np.ndarray:
+        err = self._target - position
         err[0] = (err[0] + np.pi) % (2 * np.pi) - np.pi  # the shoulder turns freely
-        torque = self._kp * err - self._kd * qd + 0.5 * self._noise
-        return np.clip(torque, -1, 1).astype(np.float32)
+        return err
 
 
-class ReacherTask(gym.Env):
+class ReacherTask(MujocoTask):
     """Reacher-v5 from above, observations ``(size, size, 6)`` uint8 (two frames).
 
     Args:
@@ -86,11 +68,7 @@ class ReacherTask(gym.Env):
         tolerance: success radius around the goal fingertip, in metres.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
-    layout_fields: ClassVar[tuple[str, ...]] = ()
-    layout: ClassVar[tuple[int, ...]] = ()
     explorer: ClassVar[type[ReacherExplorer]] = ReacherExplorer  # collection's scripted policy
-    fork_safe: ClassVar[bool] = False  # its MuJoCo renderer: collection spawns its workers
 
     def __init__(
         self,
@@ -100,23 +78,8 @@ class ReacherTask(gym.Env):
         size: int = 64,
         tolerance: float = 0.03,
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise JepalabError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
-        if not (np.isfinite(action_noise) and action_noise >= 0):
-            raise JepalabError(f"action_noise must be a finite number >= 0, got {action_noise}")
-        if max_episode_steps < 1:
-            raise JepalabError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless told otherwise
-        try:
-            import mujoco  # noqa: F401
-        except ImportError:
-            raise JepalabError(
-                "the reacher world needs MuJoCo: pip install 'jepalab[mujoco]'"
-            ) from None
-        self.render_mode = render_mode
-        self.action_noise = float(action_noise)
-        self.max_episode_steps = int(max_episode_steps)
-        self.size, self.tolerance = int(size), float(tolerance)
+        super().__init__("reacher", 2, render_mode, action_noise, max_episode_steps, size)
+        self.tolerance = float(tolerance)
         self._sim = gym.make(
             "Reacher-v5",
             render_mode="rgb_array",
@@ -127,12 +90,9 @@ class ReacherTask(gym.Env):
         model = self._sim.model
         model.geom_rgba[model.geom("target").id, 3] = 0.0  # the goal is a picture, not a ball
         self._fingertip = model.body("fingertip").id
-        self.observation_space = gym.spaces.Box(0, 255, (self.size, self.size, 6), np.uint8)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self._frames = np.zeros((self.size, self.size, 6), np.uint8)
-        self._goal: np.ndarray | None = None
+        self._goal = np.zeros(2)
         self._goal_arm = np.zeros(2)
-        self._steps, self._speed = 0, 0.0
+        self._speed = 0.0
 
     # -- state ---------------------------------------------------------------------------
 
@@ -156,15 +116,14 @@ class ReacherTask(gym.Env):
         u = self.np_random.uniform
         return np.array([u(-np.pi, np.pi), u(-JOINT1_LIMIT, JOINT1_LIMIT)])
 
-    def _observe(self, fresh: bool = False) -> np.ndarray:
-        frame = self._sim.render()
-        previous = frame if fresh else self._frames[..., 3:]
-        self._frames = np.concatenate([previous, frame], -1)
-        return self._frames.copy()
-
     def _info(self) -> dict[str, Any]:
         d = self._sim.data
         return {"qpos": d.qpos[:2].copy(), "qvel": d.qvel[:2].copy(), "fingertip": self.fingertip}
+
+    def _advance(self, action: np.ndarray) -> None:
+        before = self.fingertip
+        self._sim.do_simulation(action, self._sim.frame_skip)  # torques, 0.02 s
+        self._speed = float(np.linalg.norm(self.fingertip - before)) / self._sim.dt
 
     # -- Gymnasium API -------------------------------------------------------------------
 
@@ -174,35 +133,8 @@ class ReacherTask(gym.Env):
         """A random arm configuration at rest, no goal."""
         super().reset(seed=seed)
         self._set_arm(self._random_arm())
-        self._goal, self._steps, self._speed = None, 0, 0.0
-        return self._observe(fresh=True), self._info()
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Apply torques ``(2,)`` in [-1, 1] (clipped, plus noise) for 0.02 s."""
-        if not self._frames.any():
-            raise JepalabError("call reset() or reset_task() before step()")
-        torque = np.asarray(action, dtype=np.float64)
-        if torque.shape != (2,):
-            raise JepalabError(f"action must have shape (2,), got {torque.shape}")
-        if not np.isfinite(torque).all():
-            raise JepalabError(f"action must be finite, got {torque.tolist()}")
-        if self.action_noise > 0:
-            torque = torque + self.np_random.normal(0.0, self.action_noise, 2)
-        before = self.fingertip
-        self._sim.do_simulation(np.clip(torque, -1.0, 1.0), self._sim.frame_skip)
-        self._speed = float(np.linalg.norm(self.fingertip - before)) / self._sim.dt
-        self._steps += 1
-        obs, truncated = self._observe(), self._steps >= self.max_episode_steps
-        if self._goal is None:
-            return obs, 0.0, False, truncated, self._info()
-        return obs, -self.goal_distance(), self.is_success(), truncated, self._info()
-
-    def render(self) -> np.ndarray:
-        """The current frame ``(size, size, 3)``."""
-        return self._frames[..., 3:].copy()
-
-    def close(self) -> None:
-        self._sim.close()
+        self._speed = 0.0
+        return self._begin(task=False), self._info()
 
     # -- GoalTask ------------------------------------------------------------------------
 
@@ -211,19 +143,18 @@ class ReacherTask(gym.Env):
         super().reset(seed=seed)
         self._goal_arm = self._random_arm()  # joint angles, for tests and debugging
         self._set_arm(self._goal_arm)
-        goal_obs, goal = self._observe(fresh=True), self.fingertip
+        goal_obs, self._goal = self._observe(fresh=True), self.fingertip
         while True:
             q = self._random_arm()
             self._set_arm(q)
-            if np.linalg.norm(self.fingertip - goal) >= MIN_SEPARATION:
+            if np.linalg.norm(self.fingertip - self._goal) >= MIN_SEPARATION:
                 break
-        self._goal, self._steps, self._speed = goal, 0, 0.0
-        return self._observe(fresh=True), goal_obs
+        self._speed = 0.0
+        return self._begin(task=True), goal_obs
 
     def goal_distance(self) -> float:
         """Fingertip to goal fingertip, in metres."""
-        if self._goal is None:
-            raise JepalabError("no task: call reset_task() first")
+        self._check_task()
         return float(np.linalg.norm(self.fingertip - self._goal))
 
     def is_success(self) -> bool:
