@@ -122,7 +122,7 @@ class MujocoTask(gym.Env, ABC):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self._frames = np.zeros((self.size, self.size, 6), np.uint8)
         self._steps = 0
-        self._has_task = False
+        self._started = self._has_task = False
         self._sim: Any = None
 
     # -- for subclasses ------------------------------------------------------------------
@@ -147,14 +147,14 @@ class MujocoTask(gym.Env, ABC):
 
     def _begin(self, task: bool) -> np.ndarray:
         """Start an episode (``task``: one with a goal) from the state set in the sim."""
-        self._steps, self._has_task = 0, task
+        self._steps, self._started, self._has_task = 0, True, task
         return self._observe(fresh=True)
 
     # -- Gymnasium API -------------------------------------------------------------------
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` (clipped to ``[-1, 1]``, plus noise) for one step."""
-        if not self._frames.any():
+        if not self._started:
             raise JepalabError("call reset() or reset_task() before step()")
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:

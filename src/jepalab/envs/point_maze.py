@@ -80,7 +80,7 @@ class PointMazeTask(MujocoTask):
         if maze not in MAZES:
             raise JepalabError(f"unknown maze {maze!r}; choose one of {sorted(MAZES)}")
         gym_id, sim_steps = MAZES[maze]
-        steps = max_episode_steps or sim_steps // REPEAT
+        steps = sim_steps // REPEAT if max_episode_steps is None else max_episode_steps
         super().__init__("point-maze", 2, render_mode, action_noise, steps, size)
         try:  # it prints a notice about other environments on import; not ours to show
             with contextlib.redirect_stderr(io.StringIO()):
