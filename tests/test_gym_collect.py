@@ -184,7 +184,8 @@ def test_an_env_without_pixels_is_a_clear_error(tmp_path, env, message):
 
 def test_unknown_names_and_policies_are_clear_errors(tmp_path):
     with pytest.raises(
-        JepalabError, match=r"built-in: hazard-rooms, maze, reacher, two-rooms.*module:ClassName"
+        JepalabError,
+        match=r"built-in: hazard-rooms, maze, point-maze, reacher, two-rooms.*module:ClassName",
     ):
         make_env("no-such-env")
     with pytest.raises(JepalabError, match="no 'Nope'"):
