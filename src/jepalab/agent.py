@@ -232,8 +232,7 @@ class Agent:
         """Abstain where the start of the task is unfamiliar or the last steps surprising."""
         if self._last is None:  # the first decision of the task: look at where it starts
             novelty = self.gate.novelty(self.model, images, (z, scene))
-            peak = self.peak_novelty[self._task_ids]
-            self.peak_novelty[self._task_ids] = torch.maximum(peak, novelty)
+            self._raise_peak(self.peak_novelty, novelty)
             verdicts = self.gate.unfamiliar(novelty, "start")
         else:
             z_prev, a_prev, scene = self._last
@@ -242,10 +241,14 @@ class Agent:
             if len(self._surprise) < SURPRISE_WINDOW:
                 return
             surprise = torch.stack(self._surprise).mean(0)
-            peak = self.peak_surprise[self._task_ids]
-            self.peak_surprise[self._task_ids] = torch.maximum(peak, surprise)
+            self._raise_peak(self.peak_surprise, surprise)
             verdicts = self.gate.surprised(surprise)
         self.abstained = [old or new for old, new in zip(self.abstained, verdicts, strict=True)]
+
+    def _raise_peak(self, peaks: torch.Tensor, scores: torch.Tensor) -> None:
+        """Raise the ``(tasks,)`` ``peaks`` of the live environments' tasks to their
+        ``(E,)`` ``scores`` where those are higher."""
+        peaks[self._task_ids] = torch.maximum(peaks[self._task_ids], scores)
 
     def _stuck(self, z: torch.Tensor) -> torch.Tensor:
         """``(E,)`` bool: the cost to come has not improved for ``agent.patience`` decisions."""
