@@ -9,6 +9,7 @@ from jepalab.envs.physics import (
     Body,
     Scene,
     plausible_clips,
+    random_scene,
     simulate,
     step,
 )
@@ -55,6 +56,18 @@ def test_simulate_is_deterministic_and_does_not_change_the_scene():
 def test_plausible_clips_shape():
     clips = plausible_clips(3, frames=10, seed=0)
     assert clips.shape == (3, 10, 32, 32, 3) and clips.std() > 0
+
+
+def test_an_offset_clip_is_a_later_window_of_its_scene():
+    clips = plausible_clips(4, frames=6, seed=3, max_offset=5)
+    rng = np.random.default_rng(3)
+    offsets = []
+    for clip in clips:
+        scene = random_scene(rng)
+        offset = int(rng.integers(6))
+        assert np.array_equal(clip, simulate(scene, offset + 6)[offset:])
+        offsets.append(offset)
+    assert len(set(offsets)) > 1
 
 
 @pytest.mark.parametrize("variant", [v for vs in VIOLATIONS.values() for v in vs])

@@ -198,6 +198,7 @@ class VideoConfig:
     frame_size: int = 32  # frames are frame_size x frame_size RGB
     frames: int = 12  # frames per training clip
     clips: int = 3000  # plausible clips generated once for training
+    max_offset: int = 8  # each starts 0..max_offset frames into its scene (see plausible_clips)
     context: int = 4  # frames the predictor sees
     channels: int = 32  # embedding channels per patch
     hidden: int = 64  # predictor width

@@ -279,12 +279,32 @@ def random_scene(rng: np.random.Generator, style: Style = TRAIN_STYLE, size: int
     return scene
 
 
+def state_at(scene: Scene, t: int) -> Scene:
+    """A copy of the scene as it is at frame ``t``."""
+    s = copy.deepcopy(scene)
+    for _ in range(t):
+        step(s)
+    return s
+
+
 def plausible_clips(
-    n: int, frames: int = 20, seed: int = 0, style: Style = TRAIN_STYLE, size: int = 32
+    n: int,
+    frames: int = 20,
+    seed: int = 0,
+    style: Style = TRAIN_STYLE,
+    size: int = 32,
+    max_offset: int = 0,
 ) -> np.ndarray:
-    """``n`` clips that obey the rules: ``(n, frames, size, size, 3)`` uint8."""
+    """``n`` clips that obey the rules: ``(n, frames, size, size, 3)`` uint8.
+
+    Each clip starts after a random ``0..max_offset`` frames of its scene, so that short
+    clips also show what the later frames of longer ones do: bodies that fell far are
+    fast, and collisions have passed momentum on."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, frames, size, size, 3), np.uint8)
     for i in range(n):
-        out[i] = simulate(random_scene(rng, style, size), frames)
+        scene = random_scene(rng, style, size)
+        if max_offset:
+            scene = state_at(scene, int(rng.integers(max_offset + 1)))
+        out[i] = simulate(scene, frames)
     return out

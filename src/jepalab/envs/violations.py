@@ -27,7 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import JepalabError
-from .physics import TRAIN_STYLE, Body, Scene, Style, random_scene, simulate, step, visible_fraction
+from .physics import (
+    TRAIN_STYLE,
+    Body,
+    Scene,
+    Style,
+    random_scene,
+    simulate,
+    state_at,
+    visible_fraction,
+)
 
 VIOLATIONS: dict[str, tuple[str, ...]] = {
     "permanence": ("vanish", "vanish_occluded", "appear"),
@@ -58,21 +67,13 @@ def _on(j: int, fn: Callable[[Body], None]) -> Event:
     return lambda scene: fn(scene.bodies[j])
 
 
-def _state_at(scene: Scene, t: int) -> Scene:
-    """A copy of the scene as it is at frame ``t``, to choose how to break a rule."""
-    s = copy.deepcopy(scene)
-    for _ in range(t):
-        step(s)
-    return s
-
-
 def _break(
     variant: str, scene: Scene, rng: np.random.Generator, t_range: tuple[int, int]
 ) -> tuple[Scene, Scene, dict[int, Event]] | None:
     """(possible scene, impossible scene, events of the impossible clip), or None to retry."""
     j = int(rng.integers(len(scene.bodies)))
     t = int(rng.integers(*t_range))
-    b = _state_at(scene, t).bodies[j]
+    b = state_at(scene, t).bodies[j]
     if variant == "vanish":
         return scene, scene, {t: _on(j, lambda b: setattr(b, "alive", False))}
     if variant == "vanish_occluded":

@@ -104,7 +104,7 @@ class VideoTrainer(Trainer):
         self.loss_fn = self._compiled(video_loss)
         v = cfg.video
         self.target, self.kind = target, KINDS[target]
-        gen = dict(frames=v.frames, size=v.frame_size)
+        gen = dict(frames=v.frames, size=v.frame_size, max_offset=v.max_offset)
         self.clips = torch.from_numpy(plausible_clips(v.clips, seed=cfg.train.seed, **gen))
         self.held_out = torch.from_numpy(
             plausible_clips(v.calibration_clips, seed=CALIBRATION_SEED, **gen)
