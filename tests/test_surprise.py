@@ -89,6 +89,8 @@ def test_checkpoint_kinds_are_not_confused(tiny_checkpoint, tmp_path):
         VideoTrainer(tiny_video_config(tmp_path, "--video.spatial", "median"))
     with pytest.raises(ConfigError, match=r"must exceed video\.context"):
         VideoTrainer(tiny_video_config(tmp_path, "--video.frames", "2"))
+    with pytest.raises(ConfigError, match=r"video\.max_offset"):
+        VideoTrainer(tiny_video_config(tmp_path, "--video.max_offset", "-1"))
 
 
 def test_auroc_matches_its_definition():

@@ -47,6 +47,8 @@ def check_video_config(v: VideoConfig) -> None:
         )
     if not 0 < v.percentile < 100:
         raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
+    if v.max_offset < 0:
+        raise ConfigError(f"video.max_offset must be 0 or more frames, got {v.max_offset}")
     if v.clips < 1 or v.calibration_clips < 1:
         raise ConfigError("video.clips and video.calibration_clips must be at least 1")
 
