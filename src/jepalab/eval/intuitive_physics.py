@@ -32,7 +32,7 @@ UNSEEN_SEED_OFFSET = 1  # unseen-style pairs use eval.seed + 1
 def bench_config() -> RunConfig:
     """The reference recipe: 3000 clips of 12 frames (each 0-8 frames into its scene), EMA
     target (VICReg on patch vectors pulls the encoder away faster than the predictor can
-    follow), batch 4, 12000 steps at lr 2e-3 (about 14 minutes per model on 2 CPU cores:
+    follow), batch 4, 12000 steps at lr 2e-3 (about 9 minutes per model on 2 CPU cores:
     at equal time, four times the steps at a quarter of the batch learn much faster),
     200 pairs per violation type."""
     cfg = RunConfig(out_dir="runs/bench-intuitive-physics")
