@@ -191,9 +191,12 @@ class Agent:
                 f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
             )
         if self.deciding:
-            action = self._decide(images, encoded)
-            stopped = torch.tensor([r is not None for r in self.abstained])
-            self._held, self._held_for = action.masked_fill(stopped[:, None], 0.0).numpy(), 0
+            action = self._decide(images, encoded).numpy()
+            stopped = [r is not None for r in self.abstained]
+            if any(stopped):  # a copy: the action tensor may be a planner's own buffer
+                action = action.copy()
+                action[stopped] = 0.0
+            self._held, self._held_for = action, 0
         self._held_for += 1
         return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
 
@@ -208,14 +211,12 @@ class Agent:
         self.embedding = z
         if self.gate is not None:
             self._check(images, z, scene)
-        plan = torch.ones(len(z), dtype=torch.bool)
+        plan = torch.full((len(z),), self.mode == "mode2")
         if self.mode != "mode2":
             action, spread = self.policy(z, self.z_goal)
             if self.mode == "auto":
                 plan = (spread > self.cfg.agent.max_spread) | self._stuck(z)
-            else:
-                plan = torch.zeros_like(plan)
-        if plan.any():
+        if self.mode != "mode1" and plan.any():
             if scene is None and encoded is None:
                 scene = self.model.scene_map(images)
             # a warm start is only valid where Mode-2 made the previous decision as well

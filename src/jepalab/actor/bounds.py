@@ -46,6 +46,8 @@ class ActionBounds:
                 raise JepalabError(f"max_norm must be positive and finite, got {self.max_norm}")
             if not all(lo <= 0 <= hi for lo, hi in zip(low, high, strict=True)):
                 raise JepalabError("max_norm needs a box that contains the origin")
+        # the box as (A,) tensors, made once: projecting is on every planner's hot path
+        object.__setattr__(self, "_box", (torch.tensor(low), torch.tensor(high)))
 
     @classmethod
     def from_space(cls, space: spaces.Box, max_norm: float | None = None) -> ActionBounds:
@@ -67,7 +69,8 @@ class ActionBounds:
 
     def project(self, a: torch.Tensor) -> torch.Tensor:
         """Clamp ``(..., A)`` actions to the box, then shrink those longer than ``max_norm``."""
-        a = a.clamp(a.new_tensor(self.low), a.new_tensor(self.high))
+        low, high = self._box
+        a = a.clamp(low.to(a), high.to(a))
         if self.max_norm is None:
             return a
         norm = torch.linalg.vector_norm(a, dim=-1, keepdim=True)

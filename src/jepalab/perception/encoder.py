@@ -111,18 +111,15 @@ class KeypointEncoder(nn.Module):
         self.log_temp = nn.Parameter(torch.zeros(()))
         with torch.no_grad():
             fh, fw = self.conv(torch.zeros(1, c, h, w)).shape[-2:]
-        self.register_buffer("xs", torch.linspace(-1, 1, fw), persistent=False)
-        self.register_buffer("ys", torch.linspace(-1, 1, fh), persistent=False)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, fh), torch.linspace(-1, 1, fw), indexing="ij")
+        # (fh fw, 2) the (x, y) of every score: the soft-argmax is one matrix product
+        self.register_buffer("grid", torch.stack([xs, ys], -1).flatten(0, 1), persistent=False)
         self.head = nn.Linear(2 * in_ch, embed_dim)
 
     def keypoints(self, obs: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, C)`` uint8 -> ``(N, K, 2)`` expected (x, y) in [-1, 1] per channel."""
-        f = self.conv(to_float_images(obs))
-        n, k, fh, fw = f.shape
-        p = torch.softmax(f.flatten(2) / self.log_temp.exp(), -1).view(n, k, fh, fw)
-        x = (p.sum(2) * self.xs).sum(-1)
-        y = (p.sum(3) * self.ys).sum(-1)
-        return torch.stack([x, y], -1)
+        f = self.conv(to_float_images(obs)).flatten(2)  # (N, K, fh fw)
+        return torch.softmax(f / self.log_temp.exp(), -1) @ self.grid
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         check_obs_shape(obs, self.obs_shape)
