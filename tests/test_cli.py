@@ -205,6 +205,8 @@ def test_bench_agent_end_to_end(tmp_path):
         "20",
         "--agent.hazard_steps",
         "20",
+        "--hierarchy.train_steps",
+        "20",
     )
     r = jepalab(
         "bench", "agent", "--run-dir", str(run), "--out", str(out), *TINY, *small,
@@ -221,6 +223,7 @@ def test_bench_agent_end_to_end(tmp_path):
     assert set(f["abstain"]["by_shift"]) == {"two-doors", "thick-border", "inverted"}
     assert set(f["hazard"]) >= {"success", "hazard_rate", "without_hazard_cost"}
     assert (run / "gate.safetensors").exists() and (run / "hazard" / "hazard.safetensors").exists()
+    assert set(f["hazard"]["flat_planner"]) == {"with_hazard_cost", "goal_cost_only"}
     r = jepalab(
         "evaluate", "--checkpoint", str(run), "--gate", str(run / "gate.safetensors"),
         "--out", str(tmp_path / "gated"),
@@ -229,6 +232,13 @@ def test_bench_agent_end_to_end(tmp_path):
     r = jepalab(
         "evaluate", "--checkpoint", str(run / "hazard"), "--hazard",
         str(run / "hazard" / "hazard.safetensors"), "--out", str(tmp_path / "careful"),
+    )  # fmt: skip
+    assert r.returncode == 0 and "hazard_rate=" in r.stdout, r.stderr
+    r = jepalab(
+        "evaluate", "--checkpoint", str(run / "hazard"),
+        "--hazard", str(run / "hazard" / "hazard.safetensors"),
+        "--high", str(run / "hazard" / "high.safetensors"),
+        "--out", str(tmp_path / "guided"), "--eval.episodes", "2",
     )  # fmt: skip
     assert r.returncode == 0 and "hazard_rate=" in r.stdout, r.stderr
     r = jepalab(

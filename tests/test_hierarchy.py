@@ -159,3 +159,20 @@ def test_hierarchical_agent_runs_episodes_within_their_budget(tiny_high):
     ok, steps = ran.success, ran.steps
     assert len(ok) == 2 and all(n <= 200 for n in steps)
     assert agent.searches >= 2 and agent.subgoal is not None
+
+
+def test_hierarchical_agent_refuses_a_goal_in_a_forbidden_region(tiny_high):
+    from jepalab.envs import env_from_config
+
+    model, cfg, high, _, _ = tiny_high
+
+    class Everywhere:  # every state is inside a hot cell
+        def __call__(self, z, scene):
+            return torch.ones(len(z))
+
+    agent = HierarchicalAgent(Configurator(model, high, cfg, BOUNDS_2D, hazard=Everywhere()))
+    assert "hazard" in agent.low.mpc.planner.energy.weights  # its low level plans around them
+    obs, goal = env_from_config(cfg.env).reset_task(1_000_000)
+    agent.set_goal(goal)
+    assert agent.abstained[0].startswith("unreachable goal: the goal is in a forbidden region")
+    assert np.all(agent.act(obs) == 0) and agent.searches == 0

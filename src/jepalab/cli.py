@@ -123,8 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--high",
         help="a high level trained on this world model (high.safetensors from bench "
-        "hierarchy): the two-level agent follows its subgoals, the low level planning with "
-        "--hierarchy.low_horizon",
+        "hierarchy, or hazard/high.safetensors from bench agent): the two-level agent "
+        "follows its subgoals, the low level planning with --hierarchy.low_horizon",
     )
     e.add_argument(
         "--gate",
@@ -356,7 +356,7 @@ def run(argv: list[str]) -> int:
         f = agent_bench.run_bench(cfg, args.checkpoint, args.hazard_checkpoint)
         atomic_write_text(Path(args.out), json.dumps(f, indent=2))
         c, m, a, h = f["critic"], f["mode1"], f["abstain"], f["hazard"]
-        wo = h["without_hazard_cost"]
+        wo, flat = h["without_hazard_cost"], h["flat_planner"]["with_hazard_cost"]
         print(
             f"critic: short horizon {c['short_horizon']} + critic {c['short_horizon_success']:.3f}"
             f" vs full horizon {c['full_horizon']} {c['full_horizon_success']:.3f}, "
@@ -373,9 +373,10 @@ def run(argv: list[str]) -> int:
             f"{a['in_distribution_rate']:.3f} of ordinary ones"
         )
         print(
-            f"hazard rooms: success {h['success']:.3f}, a hot cell entered in "
-            f"{h['hazard_rate']:.3f} of episodes (goal cost only: {wo['success']:.3f}, "
-            f"{wo['hazard_rate']:.3f})"
+            f"hazard rooms: subgoals + hazard cost success {h['success']:.3f}, a hot cell "
+            f"entered in {h['hazard_rate']:.3f} of episodes (goal cost only: "
+            f"{wo['success']:.3f}, {wo['hazard_rate']:.3f}; flat planner + hazard cost: "
+            f"{flat['success']:.3f}, {flat['hazard_rate']:.3f})"
         )
     elif args.command == "bench" and args.name == "hierarchy":
         from .eval import hierarchy_bench

@@ -27,7 +27,7 @@ import torch
 from ..actor import ActionBounds
 from ..agent import Agent
 from ..config import RunConfig
-from ..cost import Critic
+from ..cost import Critic, HazardProbe
 from ..errors import ConfigError, JepalabError
 from ..world_model import WorldModel
 from ..world_model.high_level import HighLevelModel
@@ -52,6 +52,9 @@ class Configurator:
         cfg: the run config; ``cfg.hierarchy`` sets both levels.
         bounds: the environment's action bounds.
         critic: optional critic for the low level's terminal cost.
+        hazard: optional hazard probe: the low level's plans keep out of forbidden regions
+            (the high level's route knows nothing of them; the low level steers around
+            them on the way, and a subgoal it cannot reach makes the agent search again).
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Configurator:
         cfg: RunConfig,
         bounds: ActionBounds,
         critic: Critic | None = None,
+        hazard: HazardProbe | None = None,
     ) -> None:
         h = cfg.hierarchy
         if h.low_horizon < 1 or h.lookahead < 1 or h.stall < 1:
@@ -73,7 +77,8 @@ class Configurator:
                 f"the high level predicts {high.embed_dim}-d embeddings but the world model's "
                 f"are {model.embed_dim}-d"
             )
-        self.model, self.high, self.cfg, self.bounds, self.critic = model, high, cfg, bounds, critic
+        self.model, self.high, self.cfg, self.bounds = model, high, cfg, bounds
+        self.critic, self.hazard = critic, hazard
         self.search = SubgoalSearch(
             high, bounds, depth=h.depth, merge=h.merge, reach=h.reach, max_states=h.max_states
         )
@@ -87,7 +92,7 @@ class Configurator:
 
     def low_agent(self) -> Agent:
         """A fresh low-level agent configured for following subgoals."""
-        return Agent(self.model, self.low_config(), self.bounds, self.critic)
+        return Agent(self.model, self.low_config(), self.bounds, self.critic, hazard=self.hazard)
 
     @torch.no_grad()
     def route(

@@ -16,7 +16,8 @@ A route that ends short of the goal (the model knows no way) is followed to its 
 searched again from there. The agent **abstains** where the search has explored every
 state the high-level model can reach without coming near the goal (a sealed room), or
 where ``hierarchy.give_up`` searches in a row found the agent no closer to the goal than
-it has been: it then returns zero actions and records why in
+it has been, or (with a hazard probe, :class:`~.configurator.Configurator`) where the goal
+is in a forbidden region: it then returns zero actions and records why in
 :attr:`HierarchicalAgent.abstained`. A goal already
 within reach is reached trivially (the low level holds still on it). Episodes end within
 their step budget either way: the environment truncates them.
@@ -82,11 +83,12 @@ class HierarchicalAgent:
 
     def set_goal(self, goal_obs: np.ndarray) -> None:
         """Encode the goal image(s) ``(H, W, C)`` or ``(E, H, W, C)``; routes are searched at
-        the first decision, from where the agent then is."""
+        the first decision, from where the agent then is. Where the low level refuses the
+        goal (in a forbidden region), so does this agent."""
         self.low.set_goal(goal_obs)
         self.z_goal = self.low.z_goal.clone()
         num = len(self.z_goal)
-        self.routes, self.abstained = [None] * num, [None] * num
+        self.routes, self.abstained = [None] * num, list(self.low.abstained)
         self._next, self._since = [0] * num, [0] * num
         self._blocked = [[] for _ in range(num)]
         self._closest, self._fruitless = [float("inf")] * num, [0] * num

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from ..actor.policy import Mode1Policy, distill, save_policy
 from ..agent import Agent, bounds_for
 from ..config import RunConfig, save_config
+from ..configurator import Configurator, HierarchicalAgent
 from ..cost import (
     Critic,
     HazardProbe,
@@ -54,7 +55,7 @@ from ..envs.shifted_rooms import SHIFTS
 from ..errors import JepalabError
 from ..memory import ShortTermMemory
 from ..safety import SafetyGate
-from ..training.high_level import encode_states
+from ..training.high_level import encode_states, fit_high_level, save_high_level
 from ..world_model import WorldModel
 from ..world_model.predictor_ensemble import (
     PredictorEnsemble,
@@ -350,8 +351,11 @@ def abstain(model: WorldModel, cfg: RunConfig, gate: SafetyGate, progress: bool)
 
 def hazard(cfg: RunConfig, checkpoint: str | None, out: Path, progress: bool) -> dict[str, Any]:
     """The ``hazard`` figures: a world model of Hazard Rooms (``checkpoint``, or trained now
-    with ``cfg``'s recipe), a hazard probe learned from its data, and the planning agent on
-    held-out tasks with and without the hazard cost."""
+    with ``cfg``'s recipe), a hazard probe and a high level learned from its data, and on
+    held-out tasks the hierarchical agent (the Configurator's subgoals, the low level
+    planning with the hazard cost) and the flat planner, each with and without the hazard
+    cost. The flat planner stalls across a wall from goals whose door is far, more often
+    where hot cells force detours; the subgoals lead it through the door."""
     from ..pipeline import world_model
 
     hcfg = copy.deepcopy(cfg)
@@ -368,19 +372,37 @@ def hazard(cfg: RunConfig, checkpoint: str | None, out: Path, progress: bool) ->
     save_hazard_probe(probe, out / "hazard.safetensors")
     hcfg.agent.mode = "mode2"
     bounds = bounds_for(env_from_config(hcfg.env))
-    without = measure(model, hcfg, progress=progress, desc="hazard rooms, goal cost only")
-    with_cost = measure(model, hcfg, progress=progress, desc="hazard rooms, + hazard cost",
-                        make_agent=lambda: Agent(model, hcfg, bounds, hazard=probe))  # fmt: skip
+    t = time.perf_counter()
+    high, fit = fit_high_level(model, hcfg, bounds, progress)
+    high_seconds = time.perf_counter() - t
+    save_high_level(high, out / "high.safetensors")
+
+    def run(desc: str, make_agent: Callable[[], Any]) -> dict[str, Any]:
+        return measure(model, hcfg, progress=progress, desc=desc, make_agent=make_agent)
+
+    guided = Configurator(model, high, hcfg, bounds, hazard=probe)
+    unguarded = Configurator(model, high, hcfg, bounds)
+    hier = run("hazard rooms, subgoals + hazard cost", lambda: HierarchicalAgent(guided))
+    hier_goal = run("hazard rooms, subgoals, goal cost only", lambda: HierarchicalAgent(unguarded))
+    flat = run(
+        "hazard rooms, planner + hazard cost", lambda: Agent(model, hcfg, bounds, hazard=probe)
+    )
+    flat_goal = run("hazard rooms, planner, goal cost only", lambda: Agent(model, hcfg, bounds))
+
+    def brief(m: dict[str, Any]) -> dict[str, float]:
+        return {"success": m["success"], "hazard_rate": m["hazard_rate"]}
+
     return {
-        "success": with_cost["success"],
-        "hazard_rate": with_cost["hazard_rate"],
-        "without_hazard_cost": {
-            "success": without["success"],
-            "hazard_rate": without["hazard_rate"],
-        },
+        "success": hier["success"],
+        "hazard_rate": hier["hazard_rate"],
+        "without_hazard_cost": brief(hier_goal),
+        "flat_planner": {"with_hazard_cost": brief(flat), "goal_cost_only": brief(flat_goal)},
         "hazard_weight": hcfg.cost.hazard_weight,
-        "with_hazard_cost": with_cost,
-        "goal_cost_only": without,
+        "hierarchical": hier,
+        "hierarchical_goal_cost_only": hier_goal,
+        "flat_with_hazard_cost": flat,
+        "flat_goal_cost_only": flat_goal,
+        "high_level": {**fit, "train_seconds": high_seconds},
         "probe_seconds": probe_seconds,
         "train_seconds": train_seconds,
     }

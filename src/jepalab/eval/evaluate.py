@@ -226,19 +226,17 @@ def make_agent(
     model: WorldModel, cfg: RunConfig, learned: Learned | None = None
 ) -> Agent | HierarchicalAgent:
     """The agent ``cfg`` describes, with the ``learned`` modules: with a high level the
-    two-level agent (its low level plans; it takes no Mode-1 policy, safety gate, hazard
-    probe or ensemble yet), else :class:`Agent`."""
+    two-level agent (its low level plans, with the critic and hazard probe if given; it
+    takes no Mode-1 policy, safety gate or ensemble yet), else :class:`Agent`."""
     m = learned or Learned()
     bounds = bounds_for(env_from_config(cfg.env))
     if m.high is None:
         return Agent(model, cfg, bounds, m.critic, m.policy, m.gate, m.hazard, m.ensemble)
     if m.policy is not None:
         raise JepalabError("the hierarchical agent's low level plans (Mode-2): no Mode-1 policy")
-    if m.gate is not None or m.hazard is not None or m.ensemble is not None:
-        raise JepalabError(
-            "the hierarchical agent takes no safety gate, hazard probe or ensemble yet"
-        )
-    return HierarchicalAgent(Configurator(model, m.high, cfg, bounds, m.critic))
+    if m.gate is not None or m.ensemble is not None:
+        raise JepalabError("the hierarchical agent takes no safety gate or ensemble yet")
+    return HierarchicalAgent(Configurator(model, m.high, cfg, bounds, m.critic, m.hazard))
 
 
 def evaluate(

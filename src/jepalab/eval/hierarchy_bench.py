@@ -39,9 +39,8 @@ from ..configurator import Configurator, HierarchicalAgent
 from ..data import EpisodeDataset
 from ..envs import env_from_config
 from ..errors import JepalabError
-from ..training.high_level import save_high_level, train_high_level
+from ..training.high_level import fit_high_level, save_high_level
 from ..world_model import WorldModel
-from ..world_model.high_level import HighLevelModel
 from .agent_bench import measure
 from .plots import episode_frame, write_gif
 from .probe import LinearProbe
@@ -65,11 +64,7 @@ def compare(model: WorldModel, cfg: RunConfig, maze: bool, progress: bool) -> di
     env = env_from_config(cfg.env)
     bounds = bounds_for(env)
     t = time.perf_counter()
-    high = HighLevelModel(model, h.steps, h.hidden, 2, h.glimpse_points, h.glimpse_spacing_px)
-    fit = train_high_level(
-        high, model, cfg.data_path, bounds, h.train_steps, h.batch_size, h.lr, h.rollout,
-        cfg.data.val_fraction, cfg.train.seed, progress,
-    )  # fmt: skip
+    high, fit = fit_high_level(model, cfg, bounds, progress)
     high_seconds = time.perf_counter() - t
     save_high_level(high, Path(cfg.out_dir) / "high.safetensors")
     configurator = Configurator(model, high, cfg, bounds)

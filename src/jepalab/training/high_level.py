@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from ..actor import ActionBounds
+from ..config import RunConfig
 from ..data import EpisodeDataset
 from ..data.dataset import split_episodes
 from ..errors import CheckpointError, JepalabError
@@ -150,6 +151,20 @@ def train_high_level(
             raise JepalabError(f"high-level training diverged at step {step} (loss {loss.item()})")
     high.predictor.eval()
     return _calibrate(high, low, val, bounds, gen)
+
+
+def fit_high_level(
+    low: WorldModel, cfg: RunConfig, bounds: ActionBounds, progress: bool = True
+) -> tuple[HighLevelModel, dict[str, float]]:
+    """A high level on top of ``low`` as ``cfg.hierarchy`` describes it, trained on the run's
+    dataset (:func:`train_high_level`); returns it and its validation figures."""
+    h = cfg.hierarchy
+    high = HighLevelModel(low, h.steps, h.hidden, 2, h.glimpse_points, h.glimpse_spacing_px)
+    fit = train_high_level(
+        high, low, cfg.data_path, bounds, h.train_steps, h.batch_size, h.lr, h.rollout,
+        cfg.data.val_fraction, cfg.train.seed, progress,
+    )  # fmt: skip
+    return high, fit
 
 
 @torch.no_grad()
