@@ -191,11 +191,8 @@ class Agent:
                 f"got {images.shape[0]} observations for {self.z_goal.shape[0]} goals"
             )
         if self.deciding:
-            action = self._decide(images, encoded).numpy()
-            stopped = [r is not None for r in self.abstained]
-            if any(stopped):  # a copy: the action tensor may be a planner's own buffer
-                action = action.copy()
-                action[stopped] = 0.0
+            action = self._decide(images, encoded).numpy().copy()  # not a planner's buffer
+            action[[r is not None for r in self.abstained]] = 0.0
             self._held, self._held_for = action, 0
         self._held_for += 1
         return self._held[0].copy() if np.asarray(obs).ndim == 3 else self._held.copy()
