@@ -112,14 +112,16 @@ class KeypointEncoder(nn.Module):
         with torch.no_grad():
             fh, fw = self.conv(torch.zeros(1, c, h, w)).shape[-2:]
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, fh), torch.linspace(-1, 1, fw), indexing="ij")
-        # (fh fw, 2) the (x, y) of every score: the soft-argmax is one matrix product
+        # (fh fw, 2) the (x, y) of every score: the soft-argmax weighs them
         self.register_buffer("grid", torch.stack([xs, ys], -1).flatten(0, 1), persistent=False)
         self.head = nn.Linear(2 * in_ch, embed_dim)
 
     def keypoints(self, obs: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, C)`` uint8 -> ``(N, K, 2)`` expected (x, y) in [-1, 1] per channel."""
         f = self.conv(to_float_images(obs)).flatten(2)  # (N, K, fh fw)
-        return torch.softmax(f / self.log_temp.exp(), -1) @ self.grid
+        p = torch.softmax(f / self.log_temp.exp(), -1)
+        # a weighted sum, not a matrix product: under bf16 autocast it stays in float32
+        return (p[..., None] * self.grid).sum(-2)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         check_obs_shape(obs, self.obs_shape)
