@@ -17,9 +17,10 @@
    - ``abstain``: how often the gated planning agent abstains on them, and on the same
      tasks in each shifted Two-Rooms it never saw (two doors, thick border, inverted);
 5. ``hazard``: a second world model, of Hazard Rooms (trained with the same recipe, or
-   ``--hazard-checkpoint``), a hazard probe learned from its data, and the planning agent
-   on held-out Hazard Rooms tasks with and without the hazard cost: success, and the
-   fraction of episodes that entered a hot cell.
+   ``--hazard-checkpoint``), a hazard probe and a high level learned from its data, and on
+   held-out Hazard Rooms tasks the two-level agent (subgoals; the low level plans with the
+   hazard cost) and the flat planner, each with and without the hazard cost: success, and
+   the fraction of episodes that entered a hot cell.
 """
 
 from __future__ import annotations
