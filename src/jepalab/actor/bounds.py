@@ -78,7 +78,8 @@ class ActionBounds:
 
     def contains(self, a: torch.Tensor, atol: float = 1e-5) -> bool:
         """Whether every ``(..., A)`` action is feasible up to ``atol``."""
-        inside = (a >= a.new_tensor(self.low) - atol) & (a <= a.new_tensor(self.high) + atol)
+        low, high = self._box
+        inside = (a >= low.to(a) - atol) & (a <= high.to(a) + atol)
         if self.max_norm is not None:
             norm = torch.linalg.vector_norm(a, dim=-1, keepdim=True)
             inside &= norm <= self.max_norm + atol

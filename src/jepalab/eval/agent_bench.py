@@ -93,11 +93,10 @@ def gather_experience(
     episodes: int,
     progress: bool = True,
     gate: SafetyGate | None = None,
-    hazard: HazardProbe | None = None,
 ) -> tuple[ShortTermMemory, float, tuple[torch.Tensor, torch.Tensor]]:
-    """Mode-2 episodes (keeping out of hot cells with a ``hazard`` probe) into a fresh
-    short-term memory; returns it, their success rate and the peak novelty and surprise a
-    ``gate`` (never abstaining here) saw in each (empty without)."""
+    """Mode-2 episodes into a fresh short-term memory; returns it, their success rate and
+    the peak novelty and surprise a ``gate`` (never abstaining here) saw in each (empty
+    without)."""
     memory = ShortTermMemory(capacity=max(50_000, episodes * 200))
     seeds = list(range(EXPERIENCE_SEED, EXPERIENCE_SEED + episodes))
     watch = None
@@ -108,7 +107,7 @@ def gather_experience(
     novelty: list[torch.Tensor] = []
     surprise: list[torch.Tensor] = []
     for b in tqdm(range(0, episodes, cfg.eval.batch_envs), desc="experience", disable=not progress):
-        agent = Agent(model, cfg, bounds, gate=watch, hazard=hazard)
+        agent = Agent(model, cfg, bounds, gate=watch)
         batch = seeds[b : b + cfg.eval.batch_envs]
         ok += run_episodes(model, cfg, batch, agent=agent, memory=memory).success
         if gate is not None:
