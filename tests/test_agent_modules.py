@@ -3,6 +3,8 @@ Mode-1 distillation, and the agent switching between Mode-1 and Mode-2."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -161,6 +163,48 @@ def test_the_agent_logs_which_mode_acted():
     for _ in range(4):
         agent.act(np.stack([start, start]))
     assert agent.mode_counts == {"mode1": 0, "mode2": 4} and len(agent.latencies_ms) == 2
+
+
+def _cxx() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("g++", "clang++", "c++"))
+
+
+def _compiled(agent: Agent) -> Agent:
+    """The same agent (model, policy, bounds) with ``agent.compile``."""
+    cfg = copy.deepcopy(agent.cfg)
+    cfg.agent.compile = True
+    return Agent(agent.model, cfg, agent.mpc.planner.bounds, policy=agent.policy)
+
+
+@pytest.mark.skipif(not _cxx(), reason="torch.compile (inductor) needs a C++ compiler")
+def test_compiled_mode1_decides_as_the_uncompiled_one():
+    eager, start, goal = _agent("mode1")
+    compiled = _compiled(eager)
+    for envs in (1, 3):
+        obs, goals = np.stack([start] * envs), np.stack([goal] * envs)
+        eager.set_goal(goals)
+        compiled.set_goal(goals)
+        np.testing.assert_allclose(compiled.act(obs), eager.act(obs), atol=1e-5)
+    assert compiled.mode_counts == eager.mode_counts == {"mode1": 4, "mode2": 0}
+
+
+@pytest.mark.skipif(not _cxx(), reason="torch.compile (inductor) needs a C++ compiler")
+def test_compiling_mode1_without_a_compiler_says_so(monkeypatch):
+    import torch._dynamo
+    import torch._inductor.config
+
+    agent, start, goal = _agent("mode1")
+    agent = _compiled(agent)
+    agent.set_goal(goal)
+    torch._dynamo.reset()  # compile anew, with no compiler
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("no-such-c++",))
+    try:
+        with pytest.raises(JepalabError, match="could not build Mode-1"):
+            agent.act(start)
+    finally:
+        torch._dynamo.reset()
 
 
 def test_mode1_and_bad_modes_are_refused_without_a_policy():

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .actor import MPC, ActionBounds, make_planner
-from .actor.policy import Mode1Policy
+from .actor.policy import Mode1Policy, compiled_react, react
 from .config import RunConfig
 from .cost import GOAL_IN_HAZARD, Critic, GoalEnergy, HazardProbe, goal_cost
 from .errors import JepalabError
@@ -70,6 +70,7 @@ class Agent:
         self.critic, self.policy, self.gate, self.hazard = critic, policy, gate, hazard
         self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
+        self.react = compiled_react() if cfg.agent.compile and self.mode != "mode2" else react
         self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
         self.decisions = 0  # decision steps taken (each may serve a batch of environments)
         self.embedding: torch.Tensor | None = None  # (E, D) observations at the last decision
@@ -202,17 +203,21 @@ class Agent:
     ) -> torch.Tensor:
         """``(E, H, W, C)`` observations -> ``(E, A)`` actions, by Mode-1 or Mode-2 per env."""
         self.decisions += 1
-        z, scene = encoded or (self.model.encode(images), None)
+        z, scene = encoded or (None, None)
+        if self.mode == "mode2":
+            z = self.model.encode(images) if z is None else z
+        elif z is None:  # Mode-1 first: observation to action in one pass
+            z, action, spread = self.react(self.model, self.policy, images, self.z_goal)
+        else:
+            action, spread = self.policy(z, self.z_goal)
         if encoded is None and (self.mode == "mode2" or self.gate is not None):
             scene = self.model.scene_map(images)  # a Mode-1 decision needs none
         self.embedding = z
         if self.gate is not None:
             self._check(images, z, scene)
         plan = torch.full((len(z),), self.mode == "mode2")
-        if self.mode != "mode2":
-            action, spread = self.policy(z, self.z_goal)
-            if self.mode == "auto":
-                plan = (spread > self.cfg.agent.max_spread) | self._stuck(z)
+        if self.mode == "auto":
+            plan = (spread > self.cfg.agent.max_spread) | self._stuck(z)
         if self.mode != "mode1" and plan.any():
             if scene is None and encoded is None:
                 scene = self.model.scene_map(images)

@@ -118,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--mode1",
         help="a distilled Mode-1 policy (mode1.safetensors from bench agent); --agent.mode "
-        "auto (default), mode1 or mode2 chooses who acts",
+        "auto (default), mode1 or mode2 chooses who acts; --agent.compile true compiles "
+        "its decisions (torch.compile; the first one takes ~30 s)",
     )
     e.add_argument(
         "--high",
@@ -366,6 +367,8 @@ def run(argv: list[str]) -> int:
             f"mode-1: agent {m['success']:.3f} (Mode-1 acts in {m['auto']['mode1_fraction']:.0%}"
             f" of decisions) vs Mode-2 {m['mode2_success']:.3f}; Mode-1 alone "
             f"{m['mode1_only_success']:.3f}; Mode-1 {m['latency_ratio']:.0f}x faster per decision"
+            f"{' compiled' if m['compiled'] else ''} ({m['latency_ratio_uncompiled']:.0f}x "
+            "uncompiled)"
         )
         shifts = " ".join(f"{k}={v['abstain_rate']:.2f}" for k, v in a["by_shift"].items())
         print(

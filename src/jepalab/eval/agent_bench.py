@@ -11,7 +11,8 @@
    - ``critic``: the full-horizon planner without critic against a planner with a 4x
      shorter horizon and the critic as terminal cost (success, decision latency, speedup);
    - ``mode1``: the default agent (Mode-1 first, Mode-2 where Mode-1 is unsure or stuck)
-     against Mode-2 alone; Mode-1 alone; the decision latency of each mode;
+     against Mode-2 alone; Mode-1 alone; the decision latency of each mode (Mode-1 through
+     ``torch.compile`` with ``--agent.compile true``, and without, for reference);
    - ``risk``: the full-horizon planner made risk-averse by a predictor ensemble trained on
      the world model's data (``agent.risk`` times the ensemble's spread along a plan);
    - ``abstain``: how often the gated planning agent abstains on them, and on the same
@@ -257,6 +258,10 @@ def critic_and_mode1(
     mode1_cfg = copy.deepcopy(cfg)
     mode1_cfg.agent.mode = "mode1"
     mode1_only = measure(model, mode1_cfg, policy=policy, progress=progress, desc="mode-1 only")
+    eager_cfg = copy.deepcopy(mode1_cfg)
+    eager_cfg.agent.compile = False  # the same decision without torch.compile, for reference
+    eager = default_agent(model, eager_cfg, Learned(policy=policy))
+    eager_ms = percentiles(replan_latency(model, eager_cfg, cfg.eval.latency_replans, eager))[0]
     auto_cfg = copy.deepcopy(cfg)
     auto_cfg.agent.mode = "auto"
     auto = measure(model, auto_cfg, critic, policy, progress=progress, desc="mode-1 + mode-2")
@@ -279,6 +284,9 @@ def critic_and_mode1(
             "mode1_only_success": mode1_only["success"],
             "latency_ratio": full["decision_ms_median"] / mode1_only["decision_ms_median"],
             "mode1_ms_median": mode1_only["decision_ms_median"],
+            "compiled": cfg.agent.compile,
+            "latency_ratio_uncompiled": full["decision_ms_median"] / eager_ms,
+            "mode1_uncompiled_ms_median": eager_ms,
             "mode2_ms_median": full["decision_ms_median"],
             "auto": auto,
             "mode1_only": mode1_only,
