@@ -143,9 +143,10 @@ class AgentConfig:
     # environment on 2 cores; the first decision compiles (~30 s, needs a C++ compiler)
     compile: bool = False
     # Learning from experience (jepalab bench agent): Mode-2 episodes gathered into the
-    # short-term memory, then TD steps for the critic and imitation steps for Mode-1. With
-    # 1000 the horizon-6 planner + critic reached 0.93 where 300 gave 0.88 (validation seeds).
-    memory_episodes: int = 1000
+    # short-term memory, then TD steps for the critic and imitation steps for Mode-1. The
+    # horizon-6 planner + critic on validation seeds: 300 -> 0.88, 1000 -> 0.93 (100 tasks);
+    # 1000 -> 0.87, 3000 -> 0.905 (200 tasks, a newer model).
+    memory_episodes: int = 3000
     critic_steps: int = 20000
     mode1_steps: int = 5000
     hazard_steps: int = 3000  # training steps of the hazard probe (bench agent, Hazard Rooms)
