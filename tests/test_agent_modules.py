@@ -207,6 +207,19 @@ def test_compiling_mode1_without_a_compiler_says_so(monkeypatch):
         torch._dynamo.reset()
 
 
+def test_latencies_are_taken_in_turns_after_a_warm_up():
+    from jepalab.eval.evaluate import interleaved_latency
+
+    mode1, _, _ = _agent("mode1")
+    mode2, _, _ = _agent("mode2")
+    times = interleaved_latency(mode1.model, mode1.cfg, {"m1": mode1, "m2": mode2}, 15, turn=4)
+    assert {k: len(v) for k, v in times.items()} == {"m1": 15, "m2": 15}
+    # 20 warm-up decisions, then 4 turns of 4 (1 to spare): every decision went to one agent
+    assert mode1.mode_counts == {"mode1": 36, "mode2": 0}
+    assert mode2.mode_counts == {"mode1": 0, "mode2": 36}
+    assert all(t > 0 for v in times.values() for t in v)
+
+
 def test_mode1_and_bad_modes_are_refused_without_a_policy():
     from jepalab.envs import make_env
 

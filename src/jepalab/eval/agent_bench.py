@@ -11,8 +11,8 @@
    - ``critic``: the full-horizon planner without critic against a planner with a 4x
      shorter horizon and the critic as terminal cost (success, decision latency, speedup);
    - ``mode1``: the default agent (Mode-1 first, Mode-2 where Mode-1 is unsure or stuck)
-     against Mode-2 alone; Mode-1 alone; the decision latency of each mode (Mode-1 through
-     ``torch.compile`` with ``--agent.compile true``, and without, for reference);
+     against Mode-2 alone; Mode-1 alone; the decision latency of each mode, measured in
+     turns (Mode-1 through ``torch.compile`` with ``--agent.compile true``, and without);
    - ``risk``: the full-horizon planner made risk-averse by a predictor ensemble trained on
      the world model's data (``agent.risk`` times the ensemble's spread along a plan);
    - ``abstain``: how often the gated planning agent abstains on them, and on the same
@@ -64,7 +64,7 @@ from ..world_model.predictor_ensemble import (
     save_predictor_ensemble,
     train_predictor_ensemble,
 )
-from .evaluate import Episodes, Learned, replan_latency, run_episodes
+from .evaluate import Episodes, Learned, interleaved_latency, replan_latency, run_episodes
 from .evaluate import make_agent as default_agent
 from .stats import percentiles, wilson_interval
 
@@ -260,8 +260,19 @@ def critic_and_mode1(
     mode1_only = measure(model, mode1_cfg, policy=policy, progress=progress, desc="mode-1 only")
     eager_cfg = copy.deepcopy(mode1_cfg)
     eager_cfg.agent.compile = False  # the same decision without torch.compile, for reference
-    eager = default_agent(model, eager_cfg, Learned(policy=policy))
-    eager_ms = percentiles(replan_latency(model, eager_cfg, cfg.eval.latency_replans, eager))[0]
+    latency = {  # in turns: the ratio of two measurements minutes apart drifts with the machine
+        name: percentiles(t)[0]
+        for name, t in interleaved_latency(
+            model,
+            cfg,
+            {
+                "mode2": default_agent(model, mode2_cfg, Learned()),
+                "mode1": default_agent(model, mode1_cfg, Learned(policy=policy)),
+                "uncompiled": default_agent(model, eager_cfg, Learned(policy=policy)),
+            },
+            cfg.eval.latency_replans,
+        ).items()
+    }
     auto_cfg = copy.deepcopy(cfg)
     auto_cfg.agent.mode = "auto"
     auto = measure(model, auto_cfg, critic, policy, progress=progress, desc="mode-1 + mode-2")
@@ -282,12 +293,12 @@ def critic_and_mode1(
             "mode2_success": full["success"],
             "success_ratio": auto["success"] / max(full["success"], 1e-9),
             "mode1_only_success": mode1_only["success"],
-            "latency_ratio": full["decision_ms_median"] / mode1_only["decision_ms_median"],
-            "mode1_ms_median": mode1_only["decision_ms_median"],
+            "latency_ratio": latency["mode2"] / latency["mode1"],
+            "mode1_ms_median": latency["mode1"],
+            "mode2_ms_median": latency["mode2"],
             "compiled": cfg.agent.compile,
-            "latency_ratio_uncompiled": full["decision_ms_median"] / eager_ms,
-            "mode1_uncompiled_ms_median": eager_ms,
-            "mode2_ms_median": full["decision_ms_median"],
+            "latency_ratio_uncompiled": latency["mode2"] / latency["uncompiled"],
+            "mode1_uncompiled_ms_median": latency["uncompiled"],
             "auto": auto,
             "mode1_only": mode1_only,
             "train_seconds": mode1_seconds,

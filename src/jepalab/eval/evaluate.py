@@ -8,7 +8,9 @@ environment, the figure a robot with one body cares about.
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -188,18 +190,19 @@ def replan_latency(
     cfg: RunConfig,
     replans: int,
     agent: Agent | HierarchicalAgent | None = None,
+    warmup: int = LATENCY_WARMUP,
 ) -> list[float]:
     """Wall-clock milliseconds of each decision step (observation in, action out) for one
     environment, of ``agent``, by default a planning agent built from ``cfg``.
 
-    The first ``LATENCY_WARMUP`` decisions are not kept: a process's first decisions at one
+    The first ``warmup`` decisions are not kept: a process's first decisions at one
     environment take up to 3x longer (first allocations at that size, compilation with
     ``agent.compile``), which in 50 decisions of Mode-1 moved the median 0.34 -> 0.6 ms."""
     env = env_from_config(cfg.env)
     agent = agent or Agent.for_env(model, cfg, env)
     times: list[float] = []
     seed = cfg.eval.seed
-    replans += LATENCY_WARMUP
+    replans += warmup
     while len(times) < replans:
         obs, goal = env.reset_task(seed)
         seed += 1
@@ -213,7 +216,27 @@ def replan_latency(
                 times.append((time.perf_counter() - t0) * 1e3)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
-    return times[LATENCY_WARMUP:]
+    return times[warmup:]
+
+
+def interleaved_latency(
+    model: WorldModel,
+    cfg: RunConfig,
+    agents: dict[str, Agent | HierarchicalAgent],
+    replans: int,
+    turn: int = 10,
+) -> dict[str, list[float]]:
+    """:func:`replan_latency` of several agents, ``replans`` decisions each, taken in turns
+    of ``turn`` decisions (each turn on tasks of its own), so that a machine that slows
+    down for a while slows them all alike: on a shared 2-core machine the median of one
+    agent's separate runs moved up to 2x within a minute, and ratios of such runs with it."""
+    times: dict[str, list[float]] = {name: [] for name in agents}
+    for k in range(math.ceil(replans / turn)):
+        c = copy.deepcopy(cfg)
+        c.eval.seed = cfg.eval.seed + 1000 * k
+        for name, agent in agents.items():
+            times[name] += replan_latency(model, c, turn, agent, LATENCY_WARMUP if k == 0 else 0)
+    return {name: t[:replans] for name, t in times.items()}
 
 
 @dataclass
