@@ -140,7 +140,8 @@ class AgentConfig:
     # many decisions: Mode-1 is stuck, deliberate.
     patience: int = 3
     # torch.compile Mode-1's decision (observation to action): 0.34 -> 0.23 ms at one
-    # environment on 2 cores; the first decision compiles (~30 s, needs a C++ compiler)
+    # environment on 2 cores, in a loop of Mode-1 decisions; the first decision compiles
+    # (~30 s, needs a C++ compiler)
     compile: bool = False
     # Learning from experience (jepalab bench agent): Mode-2 episodes gathered into the
     # short-term memory, then TD steps for the critic and imitation steps for Mode-1. The
