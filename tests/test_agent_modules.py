@@ -188,22 +188,50 @@ def test_compiled_mode1_decides_as_the_uncompiled_one():
         compiled.set_goal(goals)
         np.testing.assert_allclose(compiled.act(obs), eager.act(obs), atol=1e-5)
     assert compiled.mode_counts == eager.mode_counts == {"mode1": 4, "mode2": 0}
+    assert _compiled(eager).react is compiled.react  # built once per model, policy, weights
+    with pytest.raises(JepalabError, match="compiled Mode-1 takes uint8 images"):
+        compiled.react(torch.zeros(1, 64, 64, 3, dtype=torch.uint8), compiled.z_goal[:1])
+    with torch.no_grad():
+        eager.policy.net.layers[-1].bias.add_(0.5)  # new weights: built anew, never stale
+    fresh = _compiled(eager)
+    assert fresh.react is not compiled.react
+    for agent in (eager, fresh):
+        agent.set_goal(goal)
+    np.testing.assert_allclose(fresh.act(start), eager.act(start), atol=1e-5)
 
 
 def test_compiling_mode1_without_a_compiler_says_so(monkeypatch):
-    import torch._dynamo
     import torch._inductor.config
 
-    agent, start, goal = _agent("mode1")
-    agent = _compiled(agent)
-    agent.set_goal(goal)
-    torch._dynamo.reset()  # compile anew, with no compiler
+    agent, _, _ = _agent("mode1")
     monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("no-such-c++",))
+    with pytest.raises(JepalabError, match="could not build Mode-1"):
+        _compiled(agent)
+
+
+def test_mode1_decides_on_one_thread_at_one_environment():
+    from jepalab.actor.policy import one_thread
+
+    agent, start, goal = _agent("mode1")
+    seen, decide = [], agent.react
+
+    def spy(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        seen.append(torch.get_num_threads())
+        return decide(*args)
+
+    agent.react = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
     try:
-        with pytest.raises(JepalabError, match="could not build Mode-1"):
-            agent.act(start)
+        for envs in (1, 3):
+            agent.set_goal(np.stack([goal] * envs))
+            agent.act(np.stack([start] * envs))
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread():
+            raise RuntimeError("a failed decision")
+        assert torch.get_num_threads() == 2  # restored however the decision ended
     finally:
-        torch._dynamo.reset()
+        torch.set_num_threads(before)
 
 
 def test_latencies_are_taken_in_turns_after_a_warm_up():
@@ -234,6 +262,10 @@ def test_mode1_and_bad_modes_are_refused_without_a_policy():
     cfg.agent.mode, cfg.agent.patience = "auto", 0
     with pytest.raises(JepalabError, match="patience must be at least 1"):
         Agent.for_env(model, cfg, env)
+    bounds = ActionBounds.from_space(env.action_space)
+    for members, hidden in ((0, 128), (5, 0)):
+        with pytest.raises(JepalabError, match="at least one member and a positive width"):
+            Mode1Policy(8, bounds, hidden, members)
 
 
 def test_critic_and_policy_round_trip_through_safetensors(tmp_path):

@@ -23,13 +23,14 @@ from then on and :attr:`Agent.abstained` holds the reason; it never acts on a gu
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .actor import MPC, ActionBounds, make_planner
-from .actor.policy import Mode1Policy, compiled_react, react
+from .actor.policy import Mode1Policy, compiled_react, one_thread, react
 from .config import RunConfig
 from .cost import GOAL_IN_HAZARD, Critic, GoalEnergy, HazardProbe, goal_cost
 from .errors import JepalabError
@@ -70,7 +71,10 @@ class Agent:
         self.critic, self.policy, self.gate, self.hazard = critic, policy, gate, hazard
         self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
-        self.react = compiled_react() if cfg.agent.compile and self.mode != "mode2" else react
+        # a Mode-1 decision, (E, H, W, C) images and (E, D) goals -> (z, action, spread)
+        self.react = functools.partial(react, self.model, policy)
+        if cfg.agent.compile and self.mode != "mode2":
+            self.react = compiled_react(self.model, policy)
         self.mode_counts = {"mode1": 0, "mode2": 0}  # decisions per environment, by mode
         self.decisions = 0  # decision steps taken (each may serve a batch of environments)
         self.embedding: torch.Tensor | None = None  # (E, D) observations at the last decision
@@ -207,7 +211,8 @@ class Agent:
         if self.mode == "mode2":
             z = self.model.encode(images) if z is None else z
         elif z is None:  # Mode-1 first: observation to action in one pass
-            z, action, spread = self.react(self.model, self.policy, images, self.z_goal)
+            with one_thread(len(images) == 1):
+                z, action, spread = self.react(images, self.z_goal)
         else:
             action, spread = self.policy(z, self.z_goal)
         if encoded is None and (self.mode == "mode2" or self.gate is not None):

@@ -9,13 +9,16 @@ acts with Mode-1 and hands over to Mode-2 where that spread is large (the paper'
 "system 1 / system 2").
 
 :func:`react` is a whole Mode-1 decision, observation to action; :func:`compiled_react` is
-the same function through ``torch.compile`` (``agent.compile``).
+the same decision compiled ahead of time (``agent.compile``); :func:`one_thread` is how the
+agent runs a decision at one environment.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import contextlib
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,12 +48,15 @@ class Mode1Policy(nn.Module):
         self,
         embed_dim: int,
         bounds: ActionBounds,
-        hidden: int = 256,
+        hidden: int = 128,
         members: int = 5,
     ) -> None:
         super().__init__()
-        if members < 1:
-            raise JepalabError(f"the Mode-1 policy needs at least one member, got {members}")
+        if members < 1 or hidden < 1:
+            raise JepalabError(
+                f"the Mode-1 policy needs at least one member and a positive width, got "
+                f"{members} members of width {hidden}"
+            )
         self.embed_dim, self.bounds, self.members = embed_dim, bounds, members
         self.net = EnsembleMLP(members, (3 * embed_dim, hidden, hidden, bounds.dim))
         self.register_buffer("scale", bounds.scale.clone())
@@ -82,27 +88,93 @@ def react(
     return z, action, spread
 
 
-@functools.cache
-def compiled_react() -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """:func:`react` through ``torch.compile``, made on first use (importing the compiler
-    takes seconds). At one environment a decision is ~50 small operations, and the Python
-    between them costs about as much as the arithmetic: ``cpp_wrapper`` runs the whole graph
-    from C++ (0.34 -> 0.23 ms a decision in a loop of Mode-1 decisions on 2 cores; 10% less
-    when each few decisions follow Mode-2's, whose work has filled the caches). Compiles on
-    the first call (~30 s, a C++ compiler is needed) and once more for batches; the result
-    is shared by every agent."""
-    compiled = torch.compile(react, dynamic=True, options={"cpp_wrapper": True})
+Decision = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
-    def run(*args: torch.Tensor | nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+
+class _Reflex(nn.Module):
+    """:func:`react` of one model and policy as a module, the form ``torch.export`` takes."""
+
+    def __init__(self, model: WorldModel, policy: Mode1Policy) -> None:
+        super().__init__()
+        self.model, self.policy = model, policy
+
+    def forward(
+        self, images: torch.Tensor, z_goal: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return react(self.model, self.policy, images, z_goal)
+
+
+# policy -> (its model, the weights' versions, the compiled decision); weak: no leak
+_COMPILED: weakref.WeakKeyDictionary[Mode1Policy, tuple[weakref.ref, tuple[int, ...], Decision]]
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def compiled_react(model: WorldModel, policy: Mode1Policy) -> Decision:
+    """:func:`react` of ``model`` and ``policy`` compiled ahead of time (``torch.export``,
+    then AOTInductor): ``(images, z_goal) -> (z, action, spread)`` run from one C++ library,
+    with no Python between the ~50 small operations of a decision and no guards to check
+    before them (in a loop of Mode-1 decisions on 2 cores: 0.46 ms eager, 0.19 ms through
+    ``torch.compile``, 0.16 ms). Needs a C++ compiler; building takes ~25 s (seconds from
+    inductor's disk cache) and is done once per model, policy and weights, for any batch
+    size. The weights are compiled in as they are now: train the policy first."""
+    versions = tuple(t._version for m in (model, policy) for t in (*m.parameters(), *m.buffers()))
+    cached = _COMPILED.get(policy)
+    if cached is not None and cached[0]() is model and cached[1] == versions:
+        return cached[2]
+    images = torch.zeros(2, *model.obs_shape, dtype=torch.uint8)
+    goals = torch.zeros(2, model.embed_dim)
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    # compiled on one thread: its own element-wise loops are Mode-1 sized (see one_thread)
+    with torch.no_grad(), one_thread(), tempfile.TemporaryDirectory() as tmp:
         try:
-            return compiled(*args)
-        except torch._dynamo.exc.BackendCompilerFailed as e:
+            program = torch.export.export(
+                _Reflex(model, policy).eval(), (images, goals), dynamic_shapes=({0: batch},) * 2
+            )
+            package = torch._inductor.aoti_compile_and_package(
+                program, package_path=str(Path(tmp) / "mode1.pt2")
+            )
+            run = torch._inductor.aoti_load_package(package)
+        except Exception as e:  # any failure here means: no compiled Mode-1
             raise JepalabError(
-                f"agent.compile: torch.compile could not build Mode-1 (it needs a working C++ "
-                f"compiler); set agent.compile false to run it uncompiled. {e}"
+                f"agent.compile: could not build Mode-1 ahead of time (AOTInductor needs a "
+                f"working C++ compiler); set agent.compile false to run it uncompiled. {e}"
             ) from e
+    obs_shape, dim = tuple(model.obs_shape), model.embed_dim
 
-    return run
+    def decide(
+        images: torch.Tensor, z_goal: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # the library reads its inputs unchecked: a wrong shape would be read out of bounds
+        if (
+            images.shape[1:] != obs_shape
+            or images.dtype != torch.uint8
+            or z_goal.shape != (images.shape[0], dim)
+        ):
+            raise JepalabError(
+                f"compiled Mode-1 takes uint8 images (E, {obs_shape}) and goals (E, {dim}); "
+                f"got {images.dtype} {tuple(images.shape)} and {tuple(z_goal.shape)}"
+            )
+        return run(images.contiguous(), z_goal.contiguous())
+
+    _COMPILED[policy] = (weakref.ref(model), versions, decide)
+    return decide
+
+
+@contextlib.contextmanager
+def one_thread(active: bool = True) -> Iterator[None]:
+    """Within (if ``active``): one torch thread. A Mode-1 decision at one environment is ~10
+    convolutions and matrix products too small to split: handing each to a second core
+    costs more than it saves, most of all when that core has gone idle since the last
+    decision (between Mode-2's decisions on 2 cores: 0.46 -> 0.37 ms, compiled)."""
+    threads = torch.get_num_threads()
+    if not active or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def distill(

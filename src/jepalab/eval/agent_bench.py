@@ -12,7 +12,7 @@
      shorter horizon and the critic as terminal cost (success, decision latency, speedup);
    - ``mode1``: the default agent (Mode-1 first, Mode-2 where Mode-1 is unsure or stuck)
      against Mode-2 alone; Mode-1 alone; the decision latency of each mode, measured in
-     turns (Mode-1 through ``torch.compile`` with ``--agent.compile true``, and without);
+     turns (Mode-1 compiled ahead of time with ``--agent.compile true``, and uncompiled);
    - ``risk``: the full-horizon planner made risk-averse by a predictor ensemble trained on
      the world model's data (``agent.risk`` times the ensemble's spread along a plan);
    - ``abstain``: how often the gated planning agent abstains on them, and on the same
@@ -70,6 +70,14 @@ from .stats import percentiles, wilson_interval
 
 EXPERIENCE_SEED = 3_000_000
 """Seeds of the experience episodes: disjoint from training data (0+) and evaluation (1e6+)."""
+
+
+# Mode-1 against Mode-2: decisions timed per mode, in turns of LATENCY_TURN. A turn's first
+# Mode-1 decisions pay for following Mode-2: 0.45-0.6 ms, ~0.2 ms by the sixth (not the
+# OpenMP threads' spinning: the same with OMP_WAIT_POLICY=passive); the JSON records the
+# first one's median.
+LATENCY_DECISIONS = 300
+LATENCY_TURN = 30
 
 
 def short_horizon(cfg: RunConfig) -> RunConfig:
@@ -244,7 +252,7 @@ def critic_and_mode1(
     critic_seconds = time.perf_counter() - t
     env = env_from_config(cfg.env)
     t = time.perf_counter()
-    policy = Mode1Policy(model.embed_dim, bounds_for(env))
+    policy = Mode1Policy(model.embed_dim, bounds_for(env), hidden=a.mode1_hidden)
     mode1_loss = distill(policy, memory, steps=a.mode1_steps, progress=progress)
     mode1_seconds = time.perf_counter() - t
     save_critic(critic, out / "critic.safetensors")
@@ -259,20 +267,16 @@ def critic_and_mode1(
     mode1_cfg.agent.mode = "mode1"
     mode1_only = measure(model, mode1_cfg, policy=policy, progress=progress, desc="mode-1 only")
     eager_cfg = copy.deepcopy(mode1_cfg)
-    eager_cfg.agent.compile = False  # the same decision without torch.compile, for reference
-    latency = {  # in turns: the ratio of two measurements minutes apart drifts with the machine
-        name: percentiles(t)[0]
-        for name, t in interleaved_latency(
-            model,
-            cfg,
-            {
-                "mode2": default_agent(model, mode2_cfg, Learned()),
-                "mode1": default_agent(model, mode1_cfg, Learned(policy=policy)),
-                "uncompiled": default_agent(model, eager_cfg, Learned(policy=policy)),
-            },
-            cfg.eval.latency_replans,
-        ).items()
+    eager_cfg.agent.compile = False  # the same decision uncompiled, for reference
+    agents = {
+        "mode2": default_agent(model, mode2_cfg, Learned()),
+        "mode1": default_agent(model, mode1_cfg, Learned(policy=policy)),
+        "uncompiled": default_agent(model, eager_cfg, Learned(policy=policy)),
     }
+    # in turns: the ratio of two measurements minutes apart drifts with the machine
+    times = interleaved_latency(model, cfg, agents, LATENCY_DECISIONS, LATENCY_TURN)
+    latency = {name: percentiles(t)[0] for name, t in times.items()}
+    switch = percentiles(times["mode1"][::LATENCY_TURN])[0]  # the first after Mode-2's turn
     auto_cfg = copy.deepcopy(cfg)
     auto_cfg.agent.mode = "auto"
     auto = measure(model, auto_cfg, critic, policy, progress=progress, desc="mode-1 + mode-2")
@@ -299,6 +303,9 @@ def critic_and_mode1(
             "compiled": cfg.agent.compile,
             "latency_ratio_uncompiled": latency["mode2"] / latency["uncompiled"],
             "mode1_uncompiled_ms_median": latency["uncompiled"],
+            "mode1_first_after_mode2_ms_median": switch,
+            "latency_decisions": LATENCY_DECISIONS,
+            "latency_turn": LATENCY_TURN,
             "auto": auto,
             "mode1_only": mode1_only,
             "train_seconds": mode1_seconds,
