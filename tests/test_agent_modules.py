@@ -209,31 +209,6 @@ def test_compiling_mode1_without_a_compiler_says_so(monkeypatch):
         _compiled(agent)
 
 
-def test_mode1_decides_on_one_thread_at_one_environment():
-    from jepalab.actor.policy import one_thread
-
-    agent, start, goal = _agent("mode1")
-    seen, decide = [], agent.react
-
-    def spy(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        seen.append(torch.get_num_threads())
-        return decide(*args)
-
-    agent.react = spy
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        for envs in (1, 3):
-            agent.set_goal(np.stack([goal] * envs))
-            agent.act(np.stack([start] * envs))
-        assert seen == [1, 2] and torch.get_num_threads() == 2
-        with pytest.raises(RuntimeError), one_thread():
-            raise RuntimeError("a failed decision")
-        assert torch.get_num_threads() == 2  # restored however the decision ended
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_latencies_are_taken_in_turns_after_a_warm_up():
     from jepalab.eval.evaluate import interleaved_latency
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .actor import MPC, ActionBounds, make_planner
-from .actor.policy import Mode1Policy, compiled_react, one_thread, react
+from .actor.policy import Mode1Policy, compiled_react, react
 from .config import RunConfig
 from .cost import GOAL_IN_HAZARD, Critic, GoalEnergy, HazardProbe, goal_cost
 from .errors import JepalabError
@@ -211,8 +211,7 @@ class Agent:
         if self.mode == "mode2":
             z = self.model.encode(images) if z is None else z
         elif z is None:  # Mode-1 first: observation to action in one pass
-            with one_thread(len(images) == 1):
-                z, action, spread = self.react(images, self.z_goal)
+            z, action, spread = self.react(images, self.z_goal)
         else:
             action, spread = self.policy(z, self.z_goal)
         if encoded is None and (self.mode == "mode2" or self.gate is not None):

@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mode1",
         help="a distilled Mode-1 policy (mode1.safetensors from bench agent); --agent.mode "
         "auto (default), mode1 or mode2 chooses who acts; --agent.compile true compiles "
-        "its decisions (torch.compile; the first one takes ~30 s)",
+        "its decisions ahead of time (AOTInductor; ~25 s once, needs a C++ compiler)",
     )
     e.add_argument(
         "--high",

@@ -139,9 +139,9 @@ class AgentConfig:
     # ... or where the cost to come (critic, else goal distance) has not improved for this
     # many decisions: Mode-1 is stuck, deliberate.
     patience: int = 3
-    # Compile Mode-1's decision (observation to action) ahead of time, AOTInductor: 0.46 ->
-    # 0.16 ms at one environment on 2 cores, in a loop of Mode-1 decisions. Building the
-    # agent compiles it (~25 s once per model and policy; needs a C++ compiler)
+    # Compile Mode-1's decision (observation to action) ahead of time, AOTInductor: 0.34-0.39
+    # -> 0.15-0.19 ms at one environment on 2 cores. Building the agent compiles it (~25 s
+    # once per model and policy; needs a C++ compiler)
     compile: bool = False
     # Learning from experience (jepalab bench agent): Mode-2 episodes gathered into the
     # short-term memory, then TD steps for the critic and imitation steps for Mode-1. The

@@ -9,16 +9,14 @@ acts with Mode-1 and hands over to Mode-2 where that spread is large (the paper'
 "system 1 / system 2").
 
 :func:`react` is a whole Mode-1 decision, observation to action; :func:`compiled_react` is
-the same decision compiled ahead of time (``agent.compile``); :func:`one_thread` is how the
-agent runs a decision at one environment.
+the same decision compiled ahead of time (``agent.compile``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,8 +111,8 @@ def compiled_react(model: WorldModel, policy: Mode1Policy) -> Decision:
     """:func:`react` of ``model`` and ``policy`` compiled ahead of time (``torch.export``,
     then AOTInductor): ``(images, z_goal) -> (z, action, spread)`` run from one C++ library,
     with no Python between the ~50 small operations of a decision and no guards to check
-    before them (in a loop of Mode-1 decisions on 2 cores: 0.46 ms eager, 0.19 ms through
-    ``torch.compile``, 0.16 ms). Needs a C++ compiler; building takes ~25 s (seconds from
+    before them (one environment, 2 cores, in turns with Mode-2: 0.34-0.39 ms eager,
+    0.15-0.19 ms compiled). Needs a C++ compiler; building takes ~25 s (seconds from
     inductor's disk cache) and is done once per model, policy and weights, for any batch
     size. The weights are compiled in as they are now: train the policy first."""
     versions = tuple(t._version for m in (model, policy) for t in (*m.parameters(), *m.buffers()))
@@ -124,14 +122,17 @@ def compiled_react(model: WorldModel, policy: Mode1Policy) -> Decision:
     images = torch.zeros(2, *model.obs_shape, dtype=torch.uint8)
     goals = torch.zeros(2, model.embed_dim)
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
-    # compiled on one thread: its own element-wise loops are Mode-1 sized (see one_thread)
-    with torch.no_grad(), one_thread(), tempfile.TemporaryDirectory() as tmp:
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         try:
             program = torch.export.export(
                 _Reflex(model, policy).eval(), (images, goals), dynamic_shapes=({0: batch},) * 2
             )
             package = torch._inductor.aoti_compile_and_package(
-                program, package_path=str(Path(tmp) / "mode1.pt2")
+                program,
+                package_path=str(Path(tmp) / "mode1.pt2"),
+                # its own loops are too small to share between threads (the convolutions
+                # and matrix products it calls still use them all): 0.19 against 0.26 ms
+                inductor_configs={"cpp.threads": 1},
             )
             run = torch._inductor.aoti_load_package(package)
         except Exception as e:  # any failure here means: no compiled Mode-1
@@ -158,23 +159,6 @@ def compiled_react(model: WorldModel, policy: Mode1Policy) -> Decision:
 
     _COMPILED[policy] = (weakref.ref(model), versions, decide)
     return decide
-
-
-@contextlib.contextmanager
-def one_thread(active: bool = True) -> Iterator[None]:
-    """Within (if ``active``): one torch thread. A Mode-1 decision at one environment is ~10
-    convolutions and matrix products too small to split: handing each to a second core
-    costs more than it saves, most of all when that core has gone idle since the last
-    decision (between Mode-2's decisions on 2 cores: 0.46 -> 0.37 ms, compiled)."""
-    threads = torch.get_num_threads()
-    if not active or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def distill(
