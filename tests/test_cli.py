@@ -215,6 +215,8 @@ def test_bench_agent_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     f = json.loads(out.read_text())
     assert set(f["critic"]) >= {"short_horizon_success", "full_horizon_success", "speedup"}
+    c = f["critic"]  # the speedup is of the two planners timed in turns
+    assert c["speedup"] == pytest.approx(c["full_ms_median"] / c["short_ms_median"])
     assert set(f["mode1"]) >= {"success", "mode2_success", "latency_ratio"}
     assert f["critic"]["short_horizon"] == 1 and f["experience"]["episodes"] == 2
     assert (run / "critic.safetensors").exists() and (run / "mode1.safetensors").exists()

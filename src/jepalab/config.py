@@ -145,8 +145,9 @@ class AgentConfig:
     compile: bool = False
     # Learning from experience (jepalab bench agent): Mode-2 episodes gathered into the
     # short-term memory, then TD steps for the critic and imitation steps for Mode-1. The
-    # horizon-6 planner + critic on validation seeds: 300 -> 0.88, 1000 -> 0.93 (100 tasks);
-    # 1000 -> 0.87, 3000 -> 0.905 (200 tasks, a newer model).
+    # horizon-6 planner + a critic of the goal distance on validation seeds: 300 -> 0.88,
+    # 1000 -> 0.93 (100 tasks); 1000 -> 0.87, 3000 -> 0.905 (200 tasks, a newer model);
+    # with a critic of the cost of time, 3000 -> 1.0 (400 tasks).
     memory_episodes: int = 3000
     critic_steps: int = 20000
     mode1_steps: int = 5000

@@ -1,4 +1,4 @@
-"""The Cost module: the hard-wired intrinsic cost (goal, hazards) and the trainable critic."""
+"""The Cost module: the hard-wired intrinsic cost (goal, time, hazards) and the trainable critic."""
 
 from .critic import Critic, load_critic, save_critic, train_critic
 from .hazard import (
@@ -8,10 +8,11 @@ from .hazard import (
     save_hazard_probe,
     train_hazard_probe,
 )
-from .intrinsic import GoalEnergy, goal_cost
+from .intrinsic import STEP_COST, GoalEnergy, goal_cost
 
 __all__ = [
     "GOAL_IN_HAZARD",
+    "STEP_COST",
     "Critic",
     "GoalEnergy",
     "HazardProbe",

@@ -3,19 +3,24 @@
 ``V(s, g)`` predicts the discounted future intrinsic cost from state ``s`` while pursuing
 goal ``g``, normalised by ``1 - gamma`` so that it reads in the units of one step's cost:
 
-    V(s_t, g) = (1 - gamma) * sum_k gamma^k c(s_{t+k+1}, g),   c = goal_cost
+    V(s_t, g) = (1 - gamma) * sum_k gamma^k c_{t+k}
+
+with ``c_t`` the cost the memory recorded for step ``t``. The agent records the cost of time
+(:data:`~jepalab.cost.STEP_COST` per step until the goal is reached), so ``V = 1 - gamma^T``
+for a goal ``T`` steps away: a distance along the paths the world allows, which falls
+monotonically along the way to the goal, around walls and through doors.
 
 It is trained by temporal differences on transitions of the agent's own recent episodes
 (:class:`~jepalab.memory.ShortTermMemory`), with hindsight goals, against a slowly moving
 target copy (Polyak averaging) that keeps the bootstrapped targets from chasing themselves.
 As the planner's terminal cost it tells a short plan where its end leads: a state behind
-a wall from the goal is close in embedding distance but expensive in cost to come.
+a wall from the goal is close in embedding distance but far in steps.
 
 The critic is a small ensemble whose members learn independently (own initialisation, own
 bootstrap of every batch, own targets) and it answers with their *maximum*: a planner
 searches for low values and would otherwise find the states where one member is wrong.
-On Two-Rooms, 3 members with the maximum reached 0.935 where single critics reached
-0.905-0.925 (200 validation episodes, horizon 6).
+(With the goal distance as the recorded cost, 3 members with the maximum reached 0.935 on
+Two-Rooms where single critics reached 0.905-0.925: 200 validation episodes, horizon 6.)
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from ..ensemble import EnsembleMLP, bootstrap_mean
 from ..errors import JepalabError
 from ..memory import ShortTermMemory
 from ..training.checkpoint import load_state, read_checkpoint, save_checkpoint
-from .intrinsic import goal_cost
 
 
 class Critic(nn.Module):
@@ -85,8 +89,8 @@ def train_critic(
 
     Target of member ``m``: ``(1 - gamma) c_t + gamma (1 - done) V'_m(s_{t+1}, g)`` with
     ``V'`` the Polyak averaged copy (rate ``tau``); each member weighs the batch by its own
-    bootstrap draw. Hindsight goals (fraction ``relabel``) get their cost recomputed with
-    :func:`goal_cost`, the cost the agent records.
+    bootstrap draw. A fraction ``relabel`` of the transitions pursue hindsight goals and keep
+    their recorded cost: the costs must not depend on the goal, as the cost of time does not.
     """
     if len(memory) == 0:
         raise JepalabError("the critic cannot train: the short-term memory is empty")
@@ -102,10 +106,9 @@ def train_critic(
     critic.train()
     for step in tqdm(range(steps), desc="critic", disable=not progress):
         b = memory.sample(batch, gen, relabel=relabel)
-        cost = torch.where(b.relabeled, goal_cost(b.next_state, b.goal), b.cost)
         with torch.no_grad():
             v_next = target.members_values(b.next_state, b.goal)  # (M, N)
-            y = (1 - gamma) * cost + gamma * (1 - b.done) * v_next
+            y = (1 - gamma) * b.cost + gamma * (1 - b.done) * v_next
         # regress in the critic's units so the loss reads the same for any cost scale
         err = (critic.members_values(b.state, b.goal) - y).div(critic.scale).square()
         loss = bootstrap_mean(err, gen)

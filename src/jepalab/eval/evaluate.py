@@ -23,7 +23,7 @@ from ..actor.policy import Mode1Policy
 from ..agent import Agent, bounds_for
 from ..config import RunConfig
 from ..configurator import Configurator, HierarchicalAgent
-from ..cost import Critic, HazardProbe, goal_cost
+from ..cost import STEP_COST, Critic, HazardProbe
 from ..envs import env_from_config
 from ..errors import JepalabError
 from ..io import atomic_write_text
@@ -108,7 +108,8 @@ def run_episodes(
     at the step limit, in a forbidden region, or when the agent abstains (it has said it
     will not act: waiting out the step limit would change nothing). With a ``memory``,
     every episode is stored in it at the world model's time step (every ``frame_skip``
-    environment steps): the embeddings, the actions taken and their goal costs.
+    environment steps): the embeddings, the actions taken and their cost of time
+    (:data:`~jepalab.cost.STEP_COST` each, what the critic learns to predict).
     """
     envs = [env_from_config(cfg.env) for _ in seeds]
     starts, goals = zip(
@@ -174,10 +175,8 @@ class _Trace:
         z_final = self.model.encode(torch.from_numpy(final_obs))
         for i, ok in enumerate(success):
             states = torch.stack([*self.states[i], z_final[i]])
-            goal = self.z_goal[i]
-            memory.add_episode(
-                states, torch.stack(self.actions[i]), goal_cost(states[1:], goal), goal, ok
-            )
+            cost = torch.full((len(states) - 1,), STEP_COST)
+            memory.add_episode(states, torch.stack(self.actions[i]), cost, self.z_goal[i], ok)
 
 
 LATENCY_WARMUP = 20

@@ -5,10 +5,11 @@ embedding it pursued, and hands out random transitions ``(s_t, a_t, c_t, s_{t+1}
 for training the critic with temporal-difference targets, and for replay.
 
 Hindsight relabelling (``sample(relabel=p)``): a fraction ``p`` of the transitions get as
-goal a state the same episode reached *later*, ``s_j`` with ``j > t``; their stored cost no
-longer applies (``relabeled`` marks them for the caller to recompute) and their episode
+goal a state the same episode reached *later*, ``s_j`` with ``j > t``, and their episode
 ends where that goal is reached (``done`` when ``j = t + 1``). Every episode, failed or
-not, then teaches how to reach the places it went through.
+not, then teaches how to reach the places it went through. The stored cost stays: the
+agent records the cost of time, the same whichever goal is pursued (``relabeled`` marks
+the transitions for costs that do depend on the goal).
 
 Capacity is counted in transitions. When an added episode would exceed it, the *oldest
 whole episodes* are evicted first (first in, first out): what the agent did recently is
