@@ -118,22 +118,12 @@ def _wall_experience(episodes: int, seed: int) -> ShortTermMemory:
     gen = torch.Generator().manual_seed(seed)
     mem = ShortTermMemory(100_000)
     for _ in range(episodes):
-        side = 1.0 if torch.rand(1, generator=gen) < 0.5 else -1.0
-        z = torch.stack(
-            [
-                -side * (0.5 + 2.5 * torch.rand(1, generator=gen)),
-                6 * torch.rand(1, generator=gen) - 3,
-            ],
-            1,
-        )
-        goal = torch.cat(
-            [
-                side * (0.5 + 2.5 * torch.rand(1, generator=gen)),
-                6 * torch.rand(1, generator=gen) - 3,
-            ]
-        )
+        side, x0, y0, x1, y1 = torch.rand(5, generator=gen).tolist()
+        side = 1.0 if side < 0.5 else -1.0
+        start = torch.tensor([-side * (0.5 + 2.5 * x0), 6 * y0 - 3])
+        goal = torch.tensor([side * (0.5 + 2.5 * x1), 6 * y1 - 3])
         waypoints = [torch.tensor([-side * 0.3, 0.0]), torch.tensor([side * 0.3, 0.0]), goal]
-        states, actions = [z[0]], []
+        states, actions = [start], []
         for point in waypoints:
             while (states[-1] - point).norm() > 1e-4 and len(actions) < 40:
                 step = point - states[-1]
