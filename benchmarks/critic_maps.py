@@ -86,10 +86,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=2_000_000, help="seed of the first task")
     args = p.parse_args()
     torch.set_num_threads(2)
-    path = Path(args.run)
-    model, _ = load_world_model(
-        path / "checkpoints" / "last.safetensors" if path.is_dir() else path
-    )
+    model, _ = load_world_model(args.run)  # a run folder reads its last checkpoint
     critics = [load_critic(c) for c in args.critics]
     env = make_env("two-rooms")
     hits = {c: [] for c in args.critics}
