@@ -18,6 +18,7 @@ from jepalab.eval.surprise import (
     stream_surprise,
 )
 from jepalab.training import load_world_model
+from jepalab.training.checkpoint import read_checkpoint, save_checkpoint
 from jepalab.training.video_trainer import VideoTrainer, load_video_model, video_loss
 from jepalab.world_model.objectives import AntiCollapse
 from jepalab.world_model.video_jepa import VideoJEPA
@@ -193,10 +194,11 @@ def test_bench_intuitive_physics_writes_the_issue_keys(tmp_path):
     assert (tmp_path / "run" / "pixel" / "checkpoints" / "last.safetensors").exists()
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("cls", [VideoJEPA, PixelVideoModel])
-def test_an_untrained_model_copies_the_last_frame_so_its_relative_error_is_one(cls):
+def test_an_untrained_model_copies_the_last_frame_so_its_relative_error_is_one(cls, stride):
     torch.manual_seed(0)
-    model = cls(context=2, channels=8, hidden=8)
+    model = cls(context=2, channels=8, hidden=8, stride=stride)
     clips = torch.from_numpy(plausible_clips(3, frames=6, seed=0))
     loss, terms, _ = video_loss(model, AntiCollapse(), clips, 64)
     assert loss.item() == pytest.approx(1.0, abs=1e-5) and terms["pred"] == terms["loss"]
@@ -215,3 +217,15 @@ def test_with_an_ema_target_surprise_is_measured_against_the_target_encoder(tmp_
         not torch.equal(a, b)
         for a, b in zip(model.encoder.parameters(), target.parameters(), strict=True)
     )
+
+
+def test_a_checkpoint_from_before_the_stride_option_loads_with_coarse_maps(tmp_path):
+    """Checkpoints written before ``video.stride`` existed hold stride-2 maps."""
+    result = VideoTrainer(tiny_video_config(tmp_path, "--video.stride", "2")).fit(progress=False)
+    tensors, meta = read_checkpoint(result.checkpoint, "video_jepa")
+    del meta["config"]["video"]["stride"]
+    old = tmp_path / "old.safetensors"
+    save_checkpoint(old, tensors, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    model, _ = load_video_model(old)
+    assert model.stride == 2
+    assert model.encode(torch.zeros(1, 6, 32, 32, 3, dtype=torch.uint8)).shape[-1] == 16

@@ -7,9 +7,10 @@ from jepalab.errors import JepalabError
 from jepalab.world_model.video_jepa import VideoJEPA
 
 
-def test_energy_is_zero_in_the_context_and_matches_the_definition():
+@pytest.mark.parametrize("stride", [1, 2])
+def test_energy_is_zero_in_the_context_and_matches_the_definition(stride):
     torch.manual_seed(0)
-    m = VideoJEPA(context=3, channels=8, hidden=16).eval()
+    m = VideoJEPA(context=3, channels=8, hidden=16, stride=stride).eval()
     clips = torch.randint(0, 256, (2, 7, 32, 32, 3), dtype=torch.uint8)
     with torch.no_grad():
         e = m.energy(clips)
@@ -18,22 +19,24 @@ def test_energy_is_zero_in_the_context_and_matches_the_definition():
     assert e.shape == (2, 7) and (e[:, :3] == 0).all()
     # frame 3 is predicted from frames 0..2
     assert torch.allclose(e[:, 3], (pred[:, 0] - s[:, 3]).pow(2).sum((1, 2, 3)))
-    assert s.shape == (2, 7, 8, 16, 16)
+    assert s.shape == (2, 7, 8, 32 // stride, 32 // stride)
 
 
-def test_an_untrained_predictor_copies_the_last_map_so_a_still_video_is_unsurprising():
-    m = VideoJEPA(context=2, channels=8, hidden=16)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_an_untrained_predictor_copies_the_last_map_so_a_still_video_is_unsurprising(stride):
+    m = VideoJEPA(context=2, channels=8, hidden=16, stride=stride)
     still = torch.randint(0, 256, (1, 1, 32, 32, 3), dtype=torch.uint8).expand(1, 6, 32, 32, 3)
     with torch.no_grad():
         assert m.energy(still).abs().max() < 1e-9
 
 
-def test_the_displacement_field_moves_content():
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_displacement_field_moves_content(stride):
     """A constant displacement of one patch to the right shifts the last map by one patch."""
-    m = VideoJEPA(context=1, channels=8, hidden=8)
+    m = VideoJEPA(context=1, channels=8, hidden=8, stride=stride)
     with torch.no_grad():
         m.predictor[-1].bias[-2] = 1.0  # x displacement, in patches
-        s = torch.randn(1, 2, 8, 16, 16)
+        s = torch.randn(1, 2, 8, 32 // stride, 32 // stride)
         pred = m.predict(s)[:, 0]
     assert torch.allclose(pred[..., 1:], s[:, 0, ..., :-1], atol=1e-5)
 
@@ -46,3 +49,5 @@ def test_bad_input_is_named():
         m.energy(torch.zeros(1, 8, 16, 16, 3, dtype=torch.uint8))
     with pytest.raises(JepalabError, match="context"):
         VideoJEPA(context=0)
+    with pytest.raises(JepalabError, match="stride"):
+        VideoJEPA(stride=4)

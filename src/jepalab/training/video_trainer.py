@@ -25,7 +25,7 @@ from ..eval.surprise import TEMPORAL, calibrate_threshold
 from ..perception.encoder import to_float_images
 from ..world_model import collapse_stats
 from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
-from ..world_model.video_jepa import SPATIAL, MapEncoder, VideoJEPA
+from ..world_model.video_jepa import SPATIAL, STRIDES, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
 from .checkpoint import load_state, read_checkpoint, split_prefix
 from .distributed import DistInfo
@@ -47,6 +47,8 @@ def check_video_config(v: VideoConfig) -> None:
         )
     if not 0 < v.percentile < 100:
         raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
+    if v.stride not in STRIDES:
+        raise ConfigError(f"video.stride must be one of {STRIDES}, got {v.stride}")
     if v.max_offset < 0:
         raise ConfigError(f"video.max_offset must be 0 or more frames, got {v.max_offset}")
     if v.clips < 1 or v.calibration_clips < 1:
@@ -57,9 +59,10 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
     """The video JEPA (``target="embedding"``) or its pixel twin (``"pixels"``)."""
     v = cfg.video
     cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
-    model = cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden)
+    model = cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden, v.stride)
     if target == "embedding" and cfg.objective.name == "ema":
-        model.target_encoder = MapEncoder(model.frame_shape, v.channels).requires_grad_(False)
+        target_encoder = MapEncoder(model.frame_shape, v.channels, v.stride)
+        model.target_encoder = target_encoder.requires_grad_(False)
     return model
 
 
@@ -163,6 +166,9 @@ def load_video_model(path: str | Path) -> tuple[VideoJEPA, dict]:
     """Load a video JEPA or pixel-twin checkpoint (eval mode) and its header, which holds
     ``config``, ``target``, ``spatial``, ``percentile`` and the flag ``threshold``."""
     tensors, meta = read_checkpoint(path, tuple(KINDS.values()))
-    model = build_video_model(from_dict(meta["config"]), meta["target"])
+    saved = meta["config"]
+    # Checkpoints from before `video.stride` existed have coarse (stride-2) maps.
+    saved.setdefault("video", {}).setdefault("stride", 2)
+    model = build_video_model(from_dict(saved), meta["target"])
     load_state(model, split_prefix(tensors, "model"), path)
     return model.eval(), meta

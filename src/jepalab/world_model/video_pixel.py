@@ -22,13 +22,19 @@ class PixelVideoModel(VideoJEPA):
     def __init__(
         self,
         frame_shape: tuple[int, int, int] = (32, 32, 3),
-        channels: int = 32,
+        channels: int = 16,
         context: int = 4,
         hidden: int = 64,
+        stride: int = 1,
     ) -> None:
-        super().__init__(frame_shape, channels, context, hidden)
+        super().__init__(frame_shape, channels, context, hidden, stride)
+        up = (
+            nn.Conv2d(channels, 32, 3, padding=1)
+            if stride == 1
+            else nn.ConvTranspose2d(channels, 32, 4, stride=2, padding=1)
+        )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(channels, 32, 4, stride=2, padding=1),
+            up,
             nn.GELU(),
             nn.Conv2d(32, frame_shape[-1], 3, padding=1),
         )
