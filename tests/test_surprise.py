@@ -23,6 +23,7 @@ from jepalab.training.video_trainer import VideoTrainer, load_video_model, video
 from jepalab.world_model.objectives import AntiCollapse
 from jepalab.world_model.video_jepa import VideoJEPA
 from jepalab.world_model.video_pixel import PixelVideoModel
+from jepalab.world_model.video_predictor import PREDICTORS
 
 from .test_cli import jepalab
 
@@ -92,6 +93,8 @@ def test_checkpoint_kinds_are_not_confused(tiny_checkpoint, tmp_path):
         VideoTrainer(tiny_video_config(tmp_path, "--video.frames", "2"))
     with pytest.raises(ConfigError, match=r"video\.max_offset"):
         VideoTrainer(tiny_video_config(tmp_path, "--video.max_offset", "-1"))
+    with pytest.raises(ConfigError, match=r"video\.predictor must be one of"):
+        VideoTrainer(tiny_video_config(tmp_path, "--video.predictor", "lstm"))
 
 
 def test_auroc_matches_its_definition():
@@ -114,9 +117,14 @@ def test_flagged_moments_are_runs_above_the_threshold():
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 50])
-def test_streaming_gives_the_whole_clip_surprise_for_any_chunk_size(chunk):
+@pytest.mark.parametrize("cls", [VideoJEPA, PixelVideoModel])
+@pytest.mark.parametrize("predictor", PREDICTORS)
+def test_streaming_gives_the_whole_clip_surprise_for_any_chunk_size(chunk, cls, predictor):
     torch.manual_seed(0)
-    model = VideoJEPA(context=3, channels=8, hidden=8).eval()
+    model = cls(context=3, channels=8, hidden=8, predictor=predictor).eval()
+    model.predictor.head.reset_parameters()  # memory must matter to the predictions
+    if isinstance(model, PixelVideoModel):
+        model.decoder[-1].reset_parameters()
     video = torch.randint(0, 256, (1, 11, 32, 32, 3), dtype=torch.uint8)
     whole = frame_surprise(model, video, "max")[0]
     chunks = (video[0, i : i + chunk].numpy() for i in range(0, 11, chunk))
@@ -196,9 +204,12 @@ def test_bench_intuitive_physics_writes_the_issue_keys(tmp_path):
 
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("cls", [VideoJEPA, PixelVideoModel])
-def test_an_untrained_model_copies_the_last_frame_so_its_relative_error_is_one(cls, stride):
+@pytest.mark.parametrize("predictor", PREDICTORS)
+def test_an_untrained_model_copies_the_last_frame_so_its_relative_error_is_one(
+    cls, stride, predictor
+):
     torch.manual_seed(0)
-    model = cls(context=2, channels=8, hidden=8, stride=stride)
+    model = cls(context=2, channels=8, hidden=8, stride=stride, predictor=predictor)
     clips = torch.from_numpy(plausible_clips(3, frames=6, seed=0))
     loss, terms, _ = video_loss(model, AntiCollapse(), clips, 64)
     assert loss.item() == pytest.approx(1.0, abs=1e-5) and terms["pred"] == terms["loss"]
@@ -229,3 +240,23 @@ def test_a_checkpoint_from_before_the_stride_option_loads_with_coarse_maps(tmp_p
     model, _ = load_video_model(old)
     assert model.stride == 2
     assert model.encode(torch.zeros(1, 6, 32, 32, 3, dtype=torch.uint8)).shape[-1] == 16
+
+
+def test_a_checkpoint_from_before_the_predictor_option_loads_as_a_window(tmp_path):
+    """Before ``video.predictor`` existed the window's layers sat under ``predictor.N``;
+    such a checkpoint scores as it did, and resuming it is refused by name."""
+    cfg = tiny_video_config(tmp_path, "--video.predictor", "window")
+    result = VideoTrainer(cfg).fit(progress=False)
+    tensors, meta = read_checkpoint(result.checkpoint, "video_jepa")
+    del meta["config"]["video"]["predictor"]
+    tensors = {k.replace("predictor.net.", "predictor."): v for k, v in tensors.items()}
+    header = {k: v for k, v in meta.items() if k not in ("format", "version")}
+    save_checkpoint(result.checkpoint, tensors, header)
+    model, _ = load_video_model(result.checkpoint)
+    clips = torch.from_numpy(plausible_clips(2, frames=6, seed=1))
+    np.testing.assert_allclose(
+        frame_surprise(model, clips, "max"), frame_surprise(result.model, clips, "max"), rtol=1e-6
+    )
+    cfg.train.steps += 1
+    with pytest.raises(CheckpointError, match=r"predates video\.predictor"):
+        VideoTrainer(cfg).fit(resume=True, progress=False)

@@ -5,40 +5,62 @@ import torch
 
 from jepalab.errors import JepalabError
 from jepalab.world_model.video_jepa import VideoJEPA
+from jepalab.world_model.video_predictor import PREDICTORS
+
+STRIDES_AND_PREDICTORS = pytest.mark.parametrize(
+    "stride,predictor", [(s, p) for s in (1, 2) for p in PREDICTORS]
+)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_energy_is_zero_in_the_context_and_matches_the_definition(stride):
+@STRIDES_AND_PREDICTORS
+def test_energy_is_zero_in_the_context_and_matches_the_definition(stride, predictor):
     torch.manual_seed(0)
-    m = VideoJEPA(context=3, channels=8, hidden=16, stride=stride).eval()
+    m = VideoJEPA(context=3, channels=8, hidden=16, stride=stride, predictor=predictor).eval()
+    m.predictor.head.reset_parameters()  # a predictor that does something
     clips = torch.randint(0, 256, (2, 7, 32, 32, 3), dtype=torch.uint8)
     with torch.no_grad():
         e = m.energy(clips)
         s = m.encode(clips)
-        pred = m.predict(s)
+        pred, _ = m.predict(s)
     assert e.shape == (2, 7) and (e[:, :3] == 0).all()
     # frame 3 is predicted from frames 0..2
     assert torch.allclose(e[:, 3], (pred[:, 0] - s[:, 3]).pow(2).sum((1, 2, 3)))
     assert s.shape == (2, 7, 8, 32 // stride, 32 // stride)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_an_untrained_predictor_copies_the_last_map_so_a_still_video_is_unsurprising(stride):
-    m = VideoJEPA(context=2, channels=8, hidden=16, stride=stride)
+@STRIDES_AND_PREDICTORS
+def test_an_untrained_predictor_copies_the_last_map_so_a_still_video_is_unsurprising(
+    stride, predictor
+):
+    m = VideoJEPA(context=2, channels=8, hidden=16, stride=stride, predictor=predictor)
     still = torch.randint(0, 256, (1, 1, 32, 32, 3), dtype=torch.uint8).expand(1, 6, 32, 32, 3)
     with torch.no_grad():
         assert m.energy(still).abs().max() < 1e-9
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_the_displacement_field_moves_content(stride):
+@STRIDES_AND_PREDICTORS
+def test_the_displacement_field_moves_content(stride, predictor):
     """A constant displacement of one patch to the right shifts the last map by one patch."""
-    m = VideoJEPA(context=1, channels=8, hidden=8, stride=stride)
+    m = VideoJEPA(context=1, channels=8, hidden=8, stride=stride, predictor=predictor)
     with torch.no_grad():
-        m.predictor[-1].bias[-2] = 1.0  # x displacement, in patches
+        m.predictor.head.bias[-2] = 1.0  # x displacement, in patches
         s = torch.randn(1, 2, 8, 32 // stride, 32 // stride)
-        pred = m.predict(s)[:, 0]
+        pred = m.predict(s)[0][:, 0]
     assert torch.allclose(pred[..., 1:], s[:, 0, ..., :-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("predictor", PREDICTORS)
+def test_only_the_recurrent_predictor_remembers_beyond_its_context(predictor):
+    """Changing frame 0 changes the prediction of frame 5 (context 2) only with memory."""
+    torch.manual_seed(0)
+    m = VideoJEPA(context=2, channels=8, hidden=8, predictor=predictor).eval()
+    m.predictor.head.reset_parameters()
+    s = torch.randn(1, 6, 8, 32, 32)
+    other = s.clone()
+    other[:, 0] += 1.0
+    with torch.no_grad():
+        a, b = m.predict(s)[0][:, -1], m.predict(other)[0][:, -1]
+    assert (a - b).abs().max().item() > 1e-4 if predictor == "recurrent" else torch.equal(a, b)
 
 
 def test_bad_input_is_named():
@@ -51,3 +73,5 @@ def test_bad_input_is_named():
         VideoJEPA(context=0)
     with pytest.raises(JepalabError, match="stride"):
         VideoJEPA(stride=4)
+    with pytest.raises(JepalabError, match="unknown predictor 'lstm'"):
+        VideoJEPA(predictor="lstm")

@@ -210,10 +210,11 @@ class VideoConfig:
     frames: int = 12  # frames per training clip
     clips: int = 3000  # plausible clips generated once for training
     max_offset: int = 8  # each starts 0..max_offset frames into its scene (see plausible_clips)
-    context: int = 4  # frames the predictor sees
+    context: int = 4  # frames before the first prediction; all the window predictor sees
     channels: int = 16  # embedding channels per map position
     hidden: int = 64  # predictor width
     stride: int = 1  # pixels per map position: 1 (fine, the default) or 2
+    predictor: str = "recurrent"  # recurrent (remembers the whole clip) | window (context)
     patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser
     spatial: str = "max"  # per-frame surprise from the error map: sum | max
     temporal: str = "max"  # clip surprise from per-frame surprise: max | mean

@@ -102,17 +102,20 @@ def stream_surprise(
     """Per-frame surprise of a video given as chunks of uint8 frames ``(n, H, W, 3)``.
 
     Yields ``(surprise (n,), frames (n, h, w, 3))`` per chunk, frames resized to the
-    model's input; the first ``context`` frames of the video get surprise 0. Only the last
-    ``context`` frames are carried between chunks, so memory does not grow with length.
+    model's input; the first ``context`` frames of the video get surprise 0. The last
+    ``context`` frames and the predictor's memory of those before them are carried between
+    chunks, so memory does not grow with length and the surprise is the whole video's.
     """
     model.eval()
     k = model.context
     carry = torch.zeros(0, *model.frame_shape, dtype=torch.uint8)
+    memory = None
     for chunk in chunks:
         frames = resize_frames(chunk, model.frame_shape)
         window = torch.cat([carry, frames])
-        if len(window) > k:  # energy() gives the video's first `context` frames 0
-            e = model.energy(window[None], spatial)[0, -len(frames) :]
+        if len(window) > k:  # the video's first `context` frames get 0
+            e, memory = model.energy_after(memory, window[None], spatial)
+            e = e[0, -len(frames) :]
         else:
             e = torch.zeros(len(frames))
         carry = window[-k:]

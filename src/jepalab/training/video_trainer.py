@@ -4,7 +4,7 @@ The loop, checkpoints, logging and resume are the world model's :class:`Trainer`
 the data (procedural clips of :mod:`jepalab.envs.physics`, generated once from the seed)
 and the loss differ:
 
-    embedding:  ||Pred(s_{t-k..t-1}) - y_t||^2 / ||y_{t-1} - y_t||^2 + anti-collapse(patches)
+    embedding:  ||Pred(s_{<t}) - y_t||^2 / ||y_{t-1} - y_t||^2 + anti-collapse(patches)
                 (y: the objective's targets, e.g. an EMA encoder's maps)
     pixels:     ||x_{t-1} + Dec(change of the map) - x_t||^2 / ||x_{t-1} - x_t||^2
 
@@ -14,6 +14,7 @@ per-frame surprise on held-out plausible clips, measured with that checkpoint's 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ from ..world_model import collapse_stats
 from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
 from ..world_model.video_jepa import SPATIAL, STRIDES, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
+from ..world_model.video_predictor import PREDICTORS
 from .checkpoint import load_state, read_checkpoint, split_prefix
 from .distributed import DistInfo
 from .trainer import Trainer
@@ -49,6 +51,8 @@ def check_video_config(v: VideoConfig) -> None:
         raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
     if v.stride not in STRIDES:
         raise ConfigError(f"video.stride must be one of {STRIDES}, got {v.stride}")
+    if v.predictor not in PREDICTORS:
+        raise ConfigError(f"video.predictor must be one of {PREDICTORS}, got '{v.predictor}'")
     if v.max_offset < 0:
         raise ConfigError(f"video.max_offset must be 0 or more frames, got {v.max_offset}")
     if v.clips < 1 or v.calibration_clips < 1:
@@ -59,7 +63,8 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
     """The video JEPA (``target="embedding"``) or its pixel twin (``"pixels"``)."""
     v = cfg.video
     cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
-    model = cls((v.frame_size, v.frame_size, 3), v.channels, v.context, v.hidden, v.stride)
+    shape = (v.frame_size, v.frame_size, 3)
+    model = cls(shape, v.channels, v.context, v.hidden, v.stride, v.predictor)
     if target == "embedding" and cfg.objective.name == "ema":
         target_encoder = MapEncoder(model.frame_shape, v.channels, v.stride)
         model.target_encoder = target_encoder.requires_grad_(False)
@@ -80,9 +85,9 @@ def video_loss(
     k = model.context
     s = model.encode(clips)
     if isinstance(model, PixelVideoModel):
-        target, pred = to_float_images(clips), model.predict_frames(clips, s)
+        target, (pred, _) = to_float_images(clips), model.predict_frames(clips, s)
     else:
-        target, pred = objective.targets(clips, s), model.predict(s)
+        target, (pred, _) = objective.targets(clips, s), model.predict(s)
     change = (target[:, k:] - target[:, k - 1 : -1]).pow(2).sum().detach()
     pred_loss = (pred - target[:, k:]).pow(2).sum() / change.clamp_min(1e-8)
     # Patches of one clip are many and alike; a random subset keeps the regulariser cheap.
@@ -141,7 +146,12 @@ class VideoTrainer(Trainer):
         }
 
     def _check_resume(self, meta: dict) -> None:
-        saved = from_dict(meta["config"])
+        if "predictor" not in meta["config"].get("video", {}):
+            raise CheckpointError(
+                f"checkpoint {self.ckpt_path} predates video.predictor: it loads for scoring "
+                "(jepalab surprise, bench --checkpoint) but cannot be resumed; train anew"
+            )
+        saved = saved_video_config(meta)
         if (saved.video, saved.objective) != (self.cfg.video, self.cfg.objective):
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path} was trained with a different video or objective "
@@ -162,13 +172,28 @@ class VideoTrainer(Trainer):
         }
 
 
+# What checkpoints written before an option existed were trained with.
+LEGACY_VIDEO = {"stride": 2, "predictor": "window"}
+
+
+def saved_video_config(meta: dict) -> RunConfig:
+    """A video checkpoint's config, options it predates set as it was trained."""
+    video = dict(meta["config"].get("video", {}))
+    return from_dict({**meta["config"], "video": {**LEGACY_VIDEO, **video}})
+
+
+def legacy_state(state: dict[str, torch.Tensor], meta: dict) -> dict[str, torch.Tensor]:
+    """Model weights under today's names: before ``video.predictor`` existed, the window
+    predictor's layers sat directly under ``predictor.`` (now ``predictor.net.``)."""
+    if "predictor" in meta["config"].get("video", {}):
+        return state
+    return {re.sub(r"^predictor\.(\d)", r"predictor.net.\1", k): v for k, v in state.items()}
+
+
 def load_video_model(path: str | Path) -> tuple[VideoJEPA, dict]:
     """Load a video JEPA or pixel-twin checkpoint (eval mode) and its header, which holds
     ``config``, ``target``, ``spatial``, ``percentile`` and the flag ``threshold``."""
     tensors, meta = read_checkpoint(path, tuple(KINDS.values()))
-    saved = meta["config"]
-    # Checkpoints from before `video.stride` existed have coarse (stride-2) maps.
-    saved.setdefault("video", {}).setdefault("stride", 2)
-    model = build_video_model(from_dict(saved), meta["target"])
-    load_state(model, split_prefix(tensors, "model"), path)
+    model = build_video_model(saved_video_config(meta), meta["target"])
+    load_state(model, legacy_state(split_prefix(tensors, "model"), meta), path)
     return model.eval(), meta

@@ -1,24 +1,18 @@
-"""Video JEPA: from context frames, predict the embedding of the next frame.
+"""Video JEPA: from the frames so far, predict the embedding of the next frame.
 
 Perception encodes every frame into a spatial map of embeddings ``(C, h, w)`` (one vector
-per image patch, as V-JEPA's tokens); the predictor sees the last ``context`` maps
-stacked and predicts the next map. Convolutions keep the prediction local, which is how
-physics works: what happens at a place depends on what was near it a moment ago.
-
-The predictor says *where each patch's content comes from* (a displacement field, used to
-warp the last map) and *what changes in place* (a residual): most of what happens between
-two frames is things moving, and moving content by a field is one small job for a
-convolution, where redrawing it at a new place is a hard one.
+per image patch, as V-JEPA's tokens); a predictor (:mod:`.video_predictor`: a window of
+the last ``context`` maps, or a recurrent one that remembers the whole video) predicts the
+next map. Convolutions keep the prediction local, which is how physics works: what
+happens at a place depends on what was near it a moment ago.
 
 Maps have one vector per pixel (``stride`` 1) or per 2x2 pixel block (``stride`` 2).
 Fine maps predict far better (intuitive-physics bench, 2400 steps: pair accuracy 0.70
 against 0.62): a body moving a fraction of a patch changes a coarse patch's vector in a
 way no warp reproduces, so the residual must redraw it; bodies in free flight, fast ones
-most, were the largest surprise of plausible clips. At stride 1 the predictor thinks at
-half resolution (a strided first layer) and draws at full resolution (a transposed last
-layer), so its cost stays that of the coarse map's.
+most, were the largest surprise of plausible clips.
 
-Surprise at frame t is the energy ``||Pred(s_{t-k..t-1}) - Enc(x_t)||^2``: an error map
+Surprise at frame t is the energy ``||Pred(s_{<t}) - Enc(x_t)||^2``: an error map
 ``(h, w)`` (squared distance per patch) reduced over space by its sum or its maximum.
 The first ``context`` frames have no prediction and get surprise 0.
 """
@@ -26,11 +20,11 @@ The first ``context`` frames have no prediction and get surprise 0.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import JepalabError
 from ..perception.encoder import check_obs_shape, conv_stack, to_float_images
+from .video_predictor import Memory, make_predictor
 
 SPATIAL = ("sum", "max")
 STRIDES = (1, 2)
@@ -66,6 +60,7 @@ class VideoJEPA(nn.Module):
         context: int = 4,
         hidden: int = 64,
         stride: int = 1,
+        predictor: str = "recurrent",
     ) -> None:
         super().__init__()
         if context < 1:
@@ -78,26 +73,7 @@ class VideoJEPA(nn.Module):
         # With an EMA target (V-JEPA), the predictor learns to match the slow encoder's
         # maps, so surprise must be measured against them too; None: the encoder's own.
         self.target_encoder: MapEncoder | None = None
-        # Output: residual (channels) + displacement (2), per map position.
-        if stride == 1:  # think at half resolution, draw at full resolution
-            first = nn.Conv2d(context * channels, hidden, 4, stride=2, padding=1)
-            last: nn.Module = nn.ConvTranspose2d(hidden, channels + 2, 4, stride=2, padding=1)
-        else:
-            first = nn.Conv2d(context * channels, hidden, 3, padding=1)
-            last = nn.Conv2d(hidden, channels + 2, 1)
-        self.predictor = nn.Sequential(
-            first,
-            nn.GELU(),
-            nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2),
-            nn.GELU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
-            nn.GELU(),
-            last,
-        )
-        # Start as "the next map is the last one": the easy half of the job, so training
-        # spends itself on motion instead of first unlearning random residuals.
-        nn.init.zeros_(self.predictor[-1].weight)
-        nn.init.zeros_(self.predictor[-1].bias)
+        self.predictor = make_predictor(predictor, channels, context, hidden, stride)
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, T, H, W, C)`` -> embedding maps ``(B, T, channels, h, w)``."""
@@ -105,49 +81,45 @@ class VideoJEPA(nn.Module):
         s = self.encoder(frames.flatten(0, 1))
         return s.unflatten(0, frames.shape[:2])
 
-    def predict(self, s: torch.Tensor) -> torch.Tensor:
+    def predict(self, s: torch.Tensor, memory: Memory = None) -> tuple[torch.Tensor, Memory]:
         """Maps ``(B, T, C, h, w)`` -> predictions of frames ``context..T-1``,
-        ``(B, T - context, C, h, w)``."""
-        b, t = s.shape[:2]
-        k = self.context
-        if t <= k:
-            raise JepalabError(f"clips need more than {k} frames (the context), got {t}")
-        windows = s.unfold(1, k, 1)[:, : t - k]  # (B, T-k, C, h, w, k)
-        x = windows.permute(0, 1, 5, 2, 3, 4).flatten(2, 3).flatten(0, 1)
-        out = self.predictor(x)
-        delta, flow = out[:, :-2], out[:, -2:]  # flow in map positions, (x, y)
-        last = s[:, k - 1 : t - 1].flatten(0, 1)
-        warped = F.grid_sample(last, self._grid(flow), padding_mode="border", align_corners=True)
-        return (warped + delta).unflatten(0, (b, t - k))
+        ``(B, T - context, C, h, w)``, and the predictor's memory of maps
+        ``0..T-context-1`` (for streaming; ``memory`` is that of the maps before ``s``)."""
+        t = s.shape[1]
+        if t <= self.context:
+            raise JepalabError(f"clips need more than {self.context} frames (the context), got {t}")
+        return self.predictor(s, memory)
 
-    def _grid(self, flow: torch.Tensor) -> torch.Tensor:
-        """Displacements ``(N, 2, h, w)`` in patches -> sampling grid ``(N, h, w, 2)`` in
-        [-1, 1]: each patch reads the last map at its own place minus the displacement."""
-        h, w = flow.shape[-2:]
-        ys, xs = torch.meshgrid(
-            torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij"
-        )
-        gx = (xs - flow[:, 0]) * (2 / max(w - 1, 1)) - 1
-        gy = (ys - flow[:, 1]) * (2 / max(h - 1, 1)) - 1
-        return torch.stack([gx, gy], -1)
-
-    def error_maps(self, frames: torch.Tensor) -> torch.Tensor:
+    def error_maps(
+        self, frames: torch.Tensor, memory: Memory = None
+    ) -> tuple[torch.Tensor, Memory]:
         """uint8 ``(B, T, H, W, C)`` -> squared prediction error per patch
-        ``(B, T - context, h, w)`` for frames ``context..T-1``."""
+        ``(B, T - context, h, w)`` for frames ``context..T-1``, and the memory (see
+        :meth:`predict`)."""
         s = self.encode(frames)
         actual = s[:, self.context :]
         if self.target_encoder is not None:
             actual = self.target_encoder(frames[:, self.context :].flatten(0, 1))
             actual = actual.unflatten(0, s[:, self.context :].shape[:2])
-        return (self.predict(s) - actual).pow(2).sum(2)
+        pred, memory = self.predict(s, memory)
+        return (pred - actual).pow(2).sum(2), memory
 
     def energy(self, frames: torch.Tensor, spatial: str = "sum") -> torch.Tensor:
         """Per-frame surprise: uint8 ``(B, T, H, W, C)`` -> ``(B, T)``, 0 in the context.
 
         ``spatial`` reduces each frame's error map: ``sum`` (total energy) or ``max``
         (the most surprising patch, which a small local event cannot hide in)."""
+        return self.energy_after(None, frames, spatial)[0]
+
+    def energy_after(
+        self, memory: Memory, frames: torch.Tensor, spatial: str = "sum"
+    ) -> tuple[torch.Tensor, Memory]:
+        """:meth:`energy` of ``frames`` that continue a video whose earlier frames
+        ``memory`` holds, and the memory of all but the last ``context`` frames: a caller
+        streaming a video passes it on with those frames, ahead of the next chunk."""
         if spatial not in SPATIAL:
             raise JepalabError(f"unknown spatial aggregation '{spatial}'; choose from {SPATIAL}")
-        e = self.error_maps(frames).flatten(2)
+        e, memory = self.error_maps(frames, memory)
+        e = e.flatten(2)
         e = e.sum(2) if spatial == "sum" else e.amax(2)
-        return torch.cat([e.new_zeros(e.shape[0], self.context), e], 1)
+        return torch.cat([e.new_zeros(e.shape[0], self.context), e], 1), memory

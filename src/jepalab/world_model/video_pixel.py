@@ -1,8 +1,9 @@
 """Pixel-space baseline for intuitive physics: the video JEPA's twin that predicts pixels.
 
-Same encoder, same predictor and the same context as :class:`VideoJEPA`; a small decoder
-turns the predicted change of the map into a change of pixels, added to the last frame
-(the JEPA's residual, in pixel space), trained by pixel MSE. Surprise is the pixel
+Same encoder, same predictor (window or recurrent) and the same context as
+:class:`VideoJEPA`; a small decoder turns the predicted change of the map into a change
+of pixels, added to the last frame (the JEPA's residual, in pixel space), trained by
+pixel MSE. Surprise is the pixel
 error, so comparing the two measures what predicting embeddings buys over predicting
 pixels, everything else equal.
 """
@@ -14,6 +15,7 @@ from torch import nn
 
 from ..perception.encoder import to_float_images
 from .video_jepa import VideoJEPA
+from .video_predictor import Memory
 
 
 class PixelVideoModel(VideoJEPA):
@@ -26,8 +28,9 @@ class PixelVideoModel(VideoJEPA):
         context: int = 4,
         hidden: int = 64,
         stride: int = 1,
+        predictor: str = "recurrent",
     ) -> None:
-        super().__init__(frame_shape, channels, context, hidden, stride)
+        super().__init__(frame_shape, channels, context, hidden, stride, predictor)
         up = (
             nn.Conv2d(channels, 32, 3, padding=1)
             if stride == 1
@@ -42,19 +45,27 @@ class PixelVideoModel(VideoJEPA):
         # usual random last layer, or no gradient would reach either.
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.zeros_(self.decoder[-1].bias)
-        self.predictor[-1].reset_parameters()
+        self.predictor.head.reset_parameters()
 
-    def predict_frames(self, frames: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_frames(
+        self, frames: torch.Tensor, s: torch.Tensor | None = None, memory: Memory = None
+    ) -> tuple[torch.Tensor, Memory]:
         """uint8 ``(B, T, H, W, C)`` -> predicted frames ``context..T-1`` as floats,
-        ``(B, T - context, C, H, W)``: the last frame plus the decoded change of the map.
-        ``s`` is ``encode(frames)`` when the caller has it already."""
+        ``(B, T - context, C, H, W)``: the last frame plus the decoded change of the map;
+        and the predictor's memory (see :meth:`VideoJEPA.predict`). ``s`` is
+        ``encode(frames)`` when the caller has it already."""
         s = self.encode(frames) if s is None else s
         k, t = self.context, frames.shape[1]
-        change = self.predict(s) - s[:, k - 1 : t - 1]
+        pred, memory = self.predict(s, memory)
+        change = pred - s[:, k - 1 : t - 1]
         last = to_float_images(frames[:, k - 1 : t - 1])
-        return last + self.decoder(change.flatten(0, 1)).unflatten(0, change.shape[:2])
+        return last + self.decoder(change.flatten(0, 1)).unflatten(0, change.shape[:2]), memory
 
-    def error_maps(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(B, T, H, W, C)`` -> squared pixel error ``(B, T - context, H, W)``."""
+    def error_maps(
+        self, frames: torch.Tensor, memory: Memory = None
+    ) -> tuple[torch.Tensor, Memory]:
+        """uint8 ``(B, T, H, W, C)`` -> squared pixel error ``(B, T - context, H, W)``, and
+        the memory."""
         actual = to_float_images(frames[:, self.context :])
-        return (self.predict_frames(frames) - actual).pow(2).sum(2)
+        pred, memory = self.predict_frames(frames, memory=memory)
+        return (pred - actual).pow(2).sum(2), memory
