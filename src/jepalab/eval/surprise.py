@@ -82,16 +82,17 @@ def score_pairs(
     localised = np.abs(peak - pairs.frame) <= LOCALIZATION_FRAMES
     return {
         "pair_accuracy": float(right.mean()),
-        "pair_accuracy_by_type": _by(right, pairs.kind),
-        "pair_accuracy_by_variant": _by(right, pairs.variant),
+        "pair_accuracy_by_type": mean_by(right, pairs.kind),
+        "pair_accuracy_by_variant": mean_by(right, pairs.variant),
         "auroc": auroc(s_imp, s_pos),
         "localization_rate": float(localised.mean()),
-        "localization_by_type": _by(localised, pairs.kind),
+        "localization_by_type": mean_by(localised, pairs.kind),
         "pairs": len(right),
     }
 
 
-def _by(values: np.ndarray, keys: np.ndarray) -> dict[str, float]:
+def mean_by(values: np.ndarray, keys: np.ndarray) -> dict[str, float]:
+    """The mean of ``values`` over each distinct key: ``{key: mean}``."""
     return {str(k): float(values[keys == k].mean()) for k in np.unique(keys)}
 
 
