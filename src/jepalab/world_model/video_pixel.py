@@ -3,9 +3,8 @@
 Same encoder, same predictor (window or recurrent) and the same context as
 :class:`VideoJEPA`; a small decoder turns the predicted change of the map into a change
 of pixels, added to the last frame (the JEPA's residual, in pixel space), trained by
-pixel MSE. Surprise is the pixel
-error, so comparing the two measures what predicting embeddings buys over predicting
-pixels, everything else equal.
+pixel MSE. Surprise is the pixel error, so comparing the two measures what predicting
+embeddings buys over predicting pixels, everything else equal.
 """
 
 from __future__ import annotations
