@@ -26,11 +26,9 @@ import numpy as np
 import torch
 
 from jepalab.envs.violations import make_pairs
-from jepalab.eval.surprise import frame_surprise, mean_by
+from jepalab.eval.surprise import clip_scores, frame_surprise, mean_by
 from jepalab.io import atomic_write_text
-from jepalab.training.video_trainer import load_video_model
-
-EVAL_SEED = 1_000_000  # the benchmark's pairs (RunConfig.eval.seed)
+from jepalab.training.video_trainer import load_video_model, saved_video_config
 
 
 def after(surprise: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -47,11 +45,12 @@ def main() -> None:
     torch.set_num_threads(2)
 
     model, meta = load_video_model(args.checkpoint)
-    pairs = make_pairs(args.pairs_per_type, EVAL_SEED, size=model.frame_shape[0])
+    seed = saved_video_config(meta).eval.seed  # the benchmark's pairs
+    pairs = make_pairs(args.pairs_per_type, seed, size=model.frame_shape[0])
     e_pos = frame_surprise(model, pairs.possible, meta["spatial"])
     e_imp = frame_surprise(model, pairs.impossible, meta["spatial"])
     k = model.context
-    s_pos, s_imp = e_pos[:, k:].max(1), e_imp[:, k:].max(1)
+    s_pos, s_imp = clip_scores(e_pos, k, "max"), clip_scores(e_imp, k, "max")
     rows = {
         "right": s_imp > s_pos,
         "peak_in_prefix": e_imp[:, k:].argmax(1) + k < pairs.frame,

@@ -146,7 +146,7 @@ class VideoTrainer(Trainer):
         }
 
     def _check_resume(self, meta: dict) -> None:
-        if "predictor" not in meta["config"].get("video", {}):
+        if predates(meta, "predictor"):
             raise CheckpointError(
                 f"checkpoint {self.ckpt_path} predates video.predictor: it loads for scoring "
                 "(jepalab surprise, bench --checkpoint) but cannot be resumed; train anew"
@@ -176,6 +176,11 @@ class VideoTrainer(Trainer):
 LEGACY_VIDEO = {"stride": 2, "predictor": "window"}
 
 
+def predates(meta: dict, option: str) -> bool:
+    """Whether a video checkpoint was written before ``video.<option>`` existed."""
+    return option not in meta["config"].get("video", {})
+
+
 def saved_video_config(meta: dict) -> RunConfig:
     """A video checkpoint's config, options it predates set as it was trained."""
     video = dict(meta["config"].get("video", {}))
@@ -185,7 +190,7 @@ def saved_video_config(meta: dict) -> RunConfig:
 def legacy_state(state: dict[str, torch.Tensor], meta: dict) -> dict[str, torch.Tensor]:
     """Model weights under today's names: before ``video.predictor`` existed, the window
     predictor's layers sat directly under ``predictor.`` (now ``predictor.net.``)."""
-    if "predictor" in meta["config"].get("video", {}):
+    if not predates(meta, "predictor"):
         return state
     return {re.sub(r"^predictor\.(\d)", r"predictor.net.\1", k): v for k, v in state.items()}
 
