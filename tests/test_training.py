@@ -94,3 +94,42 @@ def test_resume_on_a_dataset_with_other_actions_is_refused(tmp_path, tiny_data):
     cfg.data.path = str(other)
     with pytest.raises(DataError, match=r"actions of dim 3.*dim 2"):
         Trainer(cfg).resume()
+
+
+def test_one_step_prediction_starts_every_step_from_the_encoded_frame(tiny_data, tiny_model):
+    from jepalab.data import WindowDataset
+    from jepalab.training import jepa_loss
+    from jepalab.world_model.objectives import VICReg
+
+    model, _, _ = tiny_model  # reads a scene glimpse: each window's steps share its scene
+    batch = WindowDataset(tiny_data, window=4, in_memory=True).batch(range(6))
+    obs, actions = batch["obs"], batch["actions"]
+
+    def pred_term(obs, actions, one_step):
+        return jepa_loss(model, VICReg(), None, obs, actions, 0.0, one_step=one_step)[1]["pred"]
+
+    with torch.no_grad():
+        z = model.encode(obs)
+        scene = model.scene_map(obs[:, 0])
+        steps = [model.step(z[:, k], actions[:, k], scene) for k in range(3)]
+        expected = (torch.stack(steps, 1) - z[:, 1:]).pow(2).mean()
+        assert pred_term(obs, actions, True) == pytest.approx(float(expected), rel=1e-5)
+        # one step from the first frame is the same under both; later steps are not
+        two = pred_term(obs[:, :2], actions[:, :1], True)
+        assert two == pytest.approx(pred_term(obs[:, :2], actions[:, :1], False), rel=1e-6)
+        assert pred_term(obs, actions, True) != pytest.approx(
+            pred_term(obs, actions, False), rel=1e-3
+        )
+
+
+def test_one_step_training_runs_and_a_bad_prediction_is_named(tmp_path, tiny_data):
+    from jepalab.errors import ConfigError
+
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--objective.prediction", "one-step")
+    result = Trainer(cfg).fit(progress=False)
+    assert result.steps == 6 and load_world_model(result.checkpoint)[1].objective.prediction == (
+        "one-step"
+    )
+    cfg.objective.prediction = "teacher"
+    with pytest.raises(ConfigError, match=r"objective\.prediction must be one of"):
+        Trainer(cfg)

@@ -1,7 +1,8 @@
 """Training the world model, top to bottom in one loop.
 
 For each step: draw windows of T frames and T-1 actions, encode every frame, roll the
-predictor forward from the first embedding through all T-1 actions, and pay
+predictor forward from the first embedding through all T-1 actions (or, with
+``objective.prediction one-step``, one step from each embedding), and pay
 
     loss = prediction (rollout vs targets) + anti-collapse regulariser + inverse dynamics.
 
@@ -63,6 +64,7 @@ from .distributed import (
 )
 
 KIND = "world_model"
+PREDICTIONS = ("rollout", "one-step")  # objective.prediction: what the predictor learns from
 
 
 @dataclass
@@ -99,17 +101,26 @@ def jepa_loss(
     actions: torch.Tensor,
     idm_weight: float,
     gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    one_step: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D)).
 
     ``gather`` (data parallel): concatenates every rank's embeddings, so that the
-    regulariser's batch statistics cover the global batch as they would in one process."""
+    regulariser's batch statistics cover the global batch as they would in one process.
+    ``one_step``: predict each frame from the encoding of the one before (teacher forcing)
+    instead of open loop from the first."""
     if model.scene is None:
         z = model.encode(obs)
     else:
         z, keypoints = model.encode_keypoints(obs)
     targets = objective.targets(obs, z)
-    pred = model.rollout(z[:, 0], actions, model.scene_map(obs[:, 0]))
+    scene = model.scene_map(obs[:, 0])
+    if one_step:  # B * (T-1) one-step rollouts; each window's T-1 share its scene
+        b, t = actions.shape[:2]
+        pred = model.rollout(z[:, :-1].flatten(0, 1), actions.flatten(0, 1)[:, None], scene)
+        pred = pred.view(b, t, -1)
+    else:
+        pred = model.rollout(z[:, 0], actions, scene)
     pred_loss = (pred - targets[:, 1:]).pow(2).mean()
     # Regularise each time step across the batch: frames of one window are not independent.
     z_all = z if gather is None else gather(z)
@@ -184,6 +195,11 @@ class Trainer:
         self.train_ds = WindowDataset(cfg.data_path, episodes=train_ids, stride=stride, **windows)
         self.val_ds = WindowDataset(cfg.data_path, episodes=val_ids, stride=stride, **windows)
 
+        if cfg.objective.prediction not in PREDICTIONS:
+            raise ConfigError(
+                f"objective.prediction must be one of {PREDICTIONS}, "
+                f"got '{cfg.objective.prediction}'"
+            )
         self.model = build_model(cfg, self.obs_shape, self.action_dim)
         self.objective = make_objective(cfg.objective, self.model)
         self.idm = (
@@ -387,12 +403,14 @@ class Trainer:
             batch["actions"].to(self.device),
             self.cfg.objective.idm_weight,
             gather_batch if self.dist.world_size > 1 else None,
+            one_step=self.cfg.objective.prediction == "one-step",
         )
         return loss, terms, z.flatten(0, 1)
 
     @torch.no_grad()
     def validate(self, max_windows: int = 512) -> dict[str, float]:
-        """Held-out prediction error, collapse statistics and a linear position probe."""
+        """Held-out prediction error (open loop, however the predictor was trained),
+        collapse statistics and a linear position probe."""
         from ..eval.probe import linear_probe
 
         self.model.eval()
