@@ -185,6 +185,11 @@ class Trainer:
     kind = KIND
 
     def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
+        if cfg.objective.prediction not in PREDICTIONS:  # before any folder or data
+            raise ConfigError(
+                f"objective.prediction must be one of {PREDICTIONS}, "
+                f"got '{cfg.objective.prediction}'"
+            )
         self._setup(cfg, dist)
         self.loss_fn = self._compiled(jepa_loss)
         data = EpisodeDataset(cfg.data_path)
@@ -195,11 +200,6 @@ class Trainer:
         self.train_ds = WindowDataset(cfg.data_path, episodes=train_ids, stride=stride, **windows)
         self.val_ds = WindowDataset(cfg.data_path, episodes=val_ids, stride=stride, **windows)
 
-        if cfg.objective.prediction not in PREDICTIONS:
-            raise ConfigError(
-                f"objective.prediction must be one of {PREDICTIONS}, "
-                f"got '{cfg.objective.prediction}'"
-            )
         self.model = build_model(cfg, self.obs_shape, self.action_dim)
         self.objective = make_objective(cfg.objective, self.model)
         self.idm = (
