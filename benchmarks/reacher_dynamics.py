@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,7 +44,6 @@ from jepalab.io import atomic_write_text
 from jepalab.training import load_world_model
 
 
-@torch.no_grad()
 def encode(model, obs: torch.Tensor, chunk: int = 500) -> torch.Tensor:
     """uint8 ``(N, H, W, C)`` -> ``(N, D)`` embeddings, a chunk at a time."""
     return torch.cat([model.encode(obs[i : i + chunk]) for i in range(0, len(obs), chunk)])
@@ -64,6 +62,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
 
 
+@torch.no_grad()
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="Reacher run folder (checkpoints/ and data.h5)")
@@ -77,7 +76,8 @@ def main() -> None:
     torch.set_num_threads(2)
     rng = np.random.default_rng(args.seed)
     model, cfg = load_world_model(args.run)
-    data_path = cfg.data.path or str(Path(args.run) / "data.h5")
+    cfg.out_dir = args.run  # its data.h5, unless the run named another dataset
+    data_path = cfg.data_path
 
     # Frames with the state before them: the fingertip's velocity per environment step.
     pairs = WindowDataset(data_path, window=2, in_memory=False)
@@ -119,8 +119,7 @@ def main() -> None:
     h = args.horizon
     windows = WindowDataset(data_path, window=h + 1, stride=cfg.model.frame_skip, in_memory=False)
     w = windows.batch(rng.choice(len(windows), args.rollouts, replace=False))
-    with torch.no_grad():
-        pred = model.rollout(model.encode(w["obs"][:, 0]), w["actions"])  # (N, h, D)
+    pred = model.rollout(model.encode(w["obs"][:, 0]), w["actions"])  # (N, h, D)
     guess = ref_tip[torch.cdist(pred[..., :half].double(), ref_z).argmin(-1)]  # (N, h, 2)
     truth = w["states"][:, 1:, :2].double()
     model_err = (guess - truth).norm(dim=-1)
