@@ -145,3 +145,20 @@ def test_stacked_frames_are_encoded_one_at_a_time_with_their_change() -> None:
     assert model.encode(still)[:, 4:].abs().max() == 0
     with pytest.raises(JepalabError, match="must divide"):
         make_encoder("keypoints", (16, 16, 6), 9, (4, 4), frames=2)
+
+
+def test_bench_planner_reaches_goals_on_the_true_dynamics() -> None:
+    """benchmarks/reacher_oracle.py: the bench's planner, given the true simulator as world
+    model and the fingertip's true distance as cost, reaches and stops on Reacher goals
+    (the upper bound its learned model is measured against; 1.0 of 50 tasks)."""
+    import importlib.util
+    from pathlib import Path
+
+    from jepalab.cli import reacher_bench_config
+
+    path = Path(__file__).parents[1] / "benchmarks" / "reacher_oracle.py"
+    spec = importlib.util.spec_from_file_location("reacher_oracle", path)
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    figures = oracle.run(reacher_bench_config(), episodes=4, threads=1)
+    assert figures["success_rate"] >= 0.75
