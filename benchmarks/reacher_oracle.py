@@ -40,8 +40,6 @@ from jepalab.errors import JepalabError
 from jepalab.eval.stats import wilson_interval
 from jepalab.io import atomic_write_text
 
-LINKS = (0.1, 0.11)  # Reacher-v5's upper arm and forearm-to-fingertip, metres
-
 
 class Simulator:
     """The true world model: full physics states ``(N, S)`` and actions ``(N, H, A)`` ->
@@ -54,6 +52,11 @@ class Simulator:
 
         self.mujoco, self._rollout = mujoco, rollout
         self.model = env._sim.model
+        # upper arm and forearm-to-fingertip, metres: where each body sits on its parent
+        self.links = (
+            float(self.model.body("body1").pos[0]),
+            float(self.model.body("fingertip").pos[0]),
+        )
         self.per_step = env._sim.frame_skip * frame_skip  # MuJoCo steps per model step
         self.dt = env._sim.dt  # seconds per environment step
         self.spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -77,16 +80,13 @@ class Simulator:
         environment step at the current joint speeds, ``(..., 4)`` in metres."""
         q = z[..., 1:3]  # after the time; the arm's two joints come first
         qvel = z[..., 1 + self.model.nq : 3 + self.model.nq]
-        now = fingertip(q)
-        return torch.cat([now, now - fingertip(q - qvel * self.dt)], -1)
+        now = self.fingertip(q)
+        return torch.cat([now, now - self.fingertip(q - qvel * self.dt)], -1)
 
-
-def fingertip(q: torch.Tensor) -> torch.Tensor:
-    """Joint angles ``(..., 2)`` -> fingertip ``(..., 2)`` in metres (root at the origin)."""
-    a, b = q[..., 0], q[..., 0] + q[..., 1]
-    return torch.stack(
-        [LINKS[0] * a.cos() + LINKS[1] * b.cos(), LINKS[0] * a.sin() + LINKS[1] * b.sin()], -1
-    )
+    def fingertip(self, q: torch.Tensor) -> torch.Tensor:
+        """Joint angles ``(..., 2)`` -> fingertip ``(..., 2)`` in metres (root at the origin)."""
+        (upper, fore), a, b = self.links, q[..., 0], q[..., 0] + q[..., 1]
+        return torch.stack([upper * a.cos() + fore * b.cos(), upper * a.sin() + fore * b.sin()], -1)
 
 
 def run(cfg, episodes: int, threads: int) -> dict:
