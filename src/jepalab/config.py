@@ -129,6 +129,13 @@ class TrainConfig:
     compile: bool = False  # torch.compile the loss (slow first steps; pays off on long runs)
     log_every: int = 25
     ckpt_every: int = 500
+    # Stage two (training/rollout_tuning.py), after the last step: the encoder frozen, the
+    # predictor trained this many steps on open-loop rollouts of rollout_tuning_horizon
+    # world-model steps, batches of rollout_tuning_batch windows; 0: none.
+    rollout_tuning_steps: int = 0
+    rollout_tuning_horizon: int = 8
+    rollout_tuning_batch: int = 256
+    rollout_tuning_lr: float = 3e-4
     # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
     # TensorBoard (<out_dir>/tb) is written either way.
     wandb_project: str = ""

@@ -10,6 +10,7 @@ print(jepalab.evaluate(result.model, cfg).success_rate)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from .eval import evaluate as evaluate_model
 from .eval.evaluate import Learned
 from .io import atomic_write_text
 from .training import Trainer, TrainResult, load_world_model
+from .training.rollout_tuning import tune_rollouts
 from .world_model import WorldModel
 
 
@@ -50,9 +52,19 @@ def collect(cfg: RunConfig, progress: bool = True) -> Path:
 
 
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train the world model on ``cfg.data_path``; checkpoints go to ``<out_dir>/checkpoints``."""
+    """Train the world model on ``cfg.data_path``; checkpoints go to ``<out_dir>/checkpoints``.
+    With ``train.rollout_tuning_steps``, the predictor is then tuned to roll out
+    (:mod:`.training.rollout_tuning`; its time counts as training)."""
     trainer = Trainer(cfg)
     result = trainer.fit(resume=resume, progress=progress)
+    if trainer.dist.is_main and cfg.train.rollout_tuning_steps > 0:  # rank 0's checkpoint
+        t0 = time.perf_counter()
+        tune_rollouts(cfg, progress)
+        result = dataclasses.replace(
+            result,
+            model=load_world_model(result.checkpoint)[0],
+            train_seconds=result.train_seconds + time.perf_counter() - t0,
+        )
     if trainer.dist.is_main:  # under torchrun only rank 0 touches the run folder
         plot_training_curves(
             Path(cfg.out_dir) / "metrics.jsonl", Path(cfg.out_dir) / "train_curves.png"

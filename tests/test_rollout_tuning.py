@@ -1,0 +1,68 @@
+"""Stage two: the predictor tuned on open-loop rollouts, the encoder frozen."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jepalab.errors import ConfigError
+from jepalab.pipeline import train
+from jepalab.training import load_world_model
+from jepalab.training.rollout_tuning import tune_rollouts
+
+from .conftest import tiny_config
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path, tiny_data):
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--model.scene_channels", "0")
+    train(cfg, progress=False)
+    untuned, _ = load_world_model(tmp_path)
+    cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 40, 3
+    cfg.train.rollout_tuning_batch, cfg.train.rollout_tuning_lr = 32, 1e-3
+    figures = tune_rollouts(cfg, progress=False)
+    tuned, _ = load_world_model(tmp_path)
+
+    assert len(figures["before"]) == len(figures["after"]) == 3
+    assert sum(figures["after"]) < sum(figures["before"])  # open-loop error held out
+    for k, v in _state(untuned.encoder).items():
+        torch.testing.assert_close(tuned.encoder.state_dict()[k], v)
+    assert any(
+        not torch.equal(tuned.predictor.state_dict()[k], v)
+        for k, v in _state(untuned.predictor).items()
+    )
+    # tuned once: asking again (a resumed, finished run) changes nothing
+    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
+    written = checkpoint.read_bytes()
+    assert tune_rollouts(cfg, progress=False) == figures
+    assert checkpoint.read_bytes() == written
+
+
+def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, tiny_data):
+    cfg = tiny_config(
+        tmp_path,
+        "--data.path",
+        str(tiny_data),
+        "--model.scene_channels",
+        "0",
+        "--train.rollout_tuning_steps",
+        "5",
+        "--train.rollout_tuning_horizon",
+        "2",
+    )
+    result = train(cfg, progress=False)
+    tuned, _ = load_world_model(result.checkpoint)
+    for k, v in tuned.predictor.state_dict().items():  # the result's model is the tuned one
+        torch.testing.assert_close(result.model.predictor.state_dict()[k], v)
+
+    b = tmp_path / "b"
+    other = tiny_config(b, "--data.path", str(tiny_data), "--model.scene_channels", "0")
+    train(other, progress=False)
+    other.train.rollout_tuning_steps, other.train.rollout_tuning_horizon = 5, 10_000
+    before = (b / "checkpoints" / "last.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match=r"episodes longer than 10000"):
+        tune_rollouts(other, progress=False)
+    assert (b / "checkpoints" / "last.safetensors").read_bytes() == before
