@@ -63,6 +63,6 @@ def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, 
     train(other, progress=False)
     other.train.rollout_tuning_steps, other.train.rollout_tuning_horizon = 5, 10_000
     before = (b / "checkpoints" / "last.safetensors").read_bytes()
-    with pytest.raises(ConfigError, match=r"episodes longer than 10000"):
+    with pytest.raises(ConfigError, match=r"two episodes longer than 10000"):
         tune_rollouts(other, progress=False)
     assert (b / "checkpoints" / "last.safetensors").read_bytes() == before

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..data import EpisodeDataset
-from ..errors import ConfigError
+from ..errors import ConfigError, JepalabError
 from .checkpoint import read_checkpoint, save_checkpoint, split_prefix, with_prefix
 from .trainer import KIND, build_model
 
@@ -58,8 +58,8 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     z, a, starts, val = _embedded_windows(model, cfg, horizon, progress)
     if len(starts) == 0 or len(val) == 0:
         raise ConfigError(
-            f"rollout tuning over {horizon} steps needs episodes longer than {horizon} "
-            f"world-model steps (model.frame_skip {cfg.model.frame_skip})"
+            f"rollout tuning over {horizon} steps needs at least two episodes longer than "
+            f"{horizon} world-model steps (model.frame_skip {cfg.model.frame_skip})"
         )
     span = torch.arange(horizon + 1)
 
@@ -83,6 +83,8 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
             g["lr"] = t.rollout_tuning_lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         rolled, one = errors(rng.choice(starts, t.rollout_tuning_batch))
         loss = rolled.mean() + one
+        if not torch.isfinite(loss):  # before the checkpoint is touched
+            raise JepalabError(f"rollout tuning loss became {float(loss)} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
