@@ -66,3 +66,29 @@ def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, 
     with pytest.raises(ConfigError, match=r"two episodes longer than 10000"):
         tune_rollouts(other, progress=False)
     assert (b / "checkpoints" / "last.safetensors").read_bytes() == before
+
+
+def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
+    for key, value, message in (
+        ("horizon", "0", r"rollout_tuning_horizon must be >= 1, got 0"),
+        ("steps", "-1", r"rollout_tuning_steps must be >= 0, got -1"),
+    ):
+        cfg = tiny_config(
+            tmp_path / key,
+            "--data.path",
+            str(tiny_data),
+            "--model.scene_channels",
+            "0",
+            "--train.rollout_tuning_steps",
+            "5",
+            f"--train.rollout_tuning_{key}",
+            value,
+        )
+        with pytest.raises(ConfigError, match=message):
+            train(cfg, progress=False)
+        assert not (tmp_path / key / "checkpoints").exists()
+    # the scene glimpse (the tiny config's default) is not read by the tuning yet
+    cfg = tiny_config(tmp_path / "s", "--data.path", str(tiny_data))
+    cfg.train.rollout_tuning_steps = 5
+    with pytest.raises(ConfigError, match=r"scene glimpse"):
+        train(cfg, progress=False)

@@ -28,8 +28,7 @@ from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .eval.evaluate import Learned
 from .io import atomic_write_text
-from .training import Trainer, TrainResult, load_world_model
-from .training.rollout_tuning import tune_rollouts
+from .training import Trainer, TrainResult, load_world_model, rollout_tuning
 from .world_model import WorldModel
 
 
@@ -55,11 +54,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainR
     """Train the world model on ``cfg.data_path``; checkpoints go to ``<out_dir>/checkpoints``.
     With ``train.rollout_tuning_steps``, the predictor is then tuned to roll out
     (:mod:`.training.rollout_tuning`; its time counts as training)."""
+    rollout_tuning.check_config(cfg)
     trainer = Trainer(cfg)
     result = trainer.fit(resume=resume, progress=progress)
     if trainer.dist.is_main and cfg.train.rollout_tuning_steps > 0:  # rank 0's checkpoint
         t0 = time.perf_counter()
-        tune_rollouts(cfg, progress)
+        rollout_tuning.tune_rollouts(cfg, progress)
         result = dataclasses.replace(
             result,
             model=load_world_model(result.checkpoint)[0],

@@ -10,8 +10,9 @@ predictions it already makes), as the planner uses it. Without images in the loo
 costs little, and the targets stand still. The run's checkpoint is then rewritten
 atomically with the tuned predictor (its header records the tuning).
 
-On Reacher (1500 episodes, 3000 steps, 2 min) the planner's success rose from 0.25 to 0.37
-over the same 150 tasks (BENCHMARKS, session 21).
+On Reacher (1500 episodes, 3000 steps, about 2 minutes) the bench's success rose from 0.205
+to 0.300 of 200 tasks; on one encoder, tuned or not, from 0.25 to 0.37 of the same 150
+tasks (BENCHMARKS, session 21).
 """
 
 from __future__ import annotations
@@ -37,22 +38,17 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     say; return the held-out open-loop error per horizon step, ``before`` and ``after``.
     A checkpoint tuned already (its header says so) is left as it is: resuming a finished
     run does not tune twice."""
+    check_config(cfg)
     t = cfg.train
     steps, horizon = t.rollout_tuning_steps, t.rollout_tuning_horizon
-    if steps < 1 or horizon < 1:
-        raise ConfigError(
-            f"rollout tuning needs steps and a horizon >= 1, got {steps} and {horizon}"
-        )
+    if steps == 0:
+        raise ConfigError("train.rollout_tuning_steps is 0: nothing to tune")
     path = Path(cfg.out_dir) / "checkpoints" / "last.safetensors"
     tensors, meta = read_checkpoint(path, KIND)
     if "rollout_tuning" in meta:
         return {k: meta["rollout_tuning"][k] for k in ("before", "after")}
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
     model.load_state_dict(split_prefix(tensors, "model"))
-    if model.scene is not None:
-        raise ConfigError(
-            "rollout tuning does not read a scene glimpse yet: use model.scene_channels 0"
-        )
     model.requires_grad_(False).predictor.requires_grad_(True)
 
     z, a, starts, val = _embedded_windows(model, cfg, horizon, progress)
@@ -98,6 +94,26 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     header = {k: v for k, v in meta.items() if k not in ("format", "version")}
     save_checkpoint(path, tensors, header)
     return figures
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Raise :class:`ConfigError` unless ``cfg.train.rollout_tuning_*`` can run (called
+    before training too, so that a bad setting fails before the first step, not after)."""
+    t = cfg.train
+    if t.rollout_tuning_steps < 0:
+        raise ConfigError(f"train.rollout_tuning_steps must be >= 0, got {t.rollout_tuning_steps}")
+    if t.rollout_tuning_steps == 0:
+        return
+    for name in ("horizon", "batch"):
+        if getattr(t, f"rollout_tuning_{name}") < 1:
+            value = getattr(t, f"rollout_tuning_{name}")
+            raise ConfigError(f"train.rollout_tuning_{name} must be >= 1, got {value}")
+    if not t.rollout_tuning_lr > 0:
+        raise ConfigError(f"train.rollout_tuning_lr must be > 0, got {t.rollout_tuning_lr}")
+    if cfg.model.scene_channels > 0:
+        raise ConfigError(
+            "rollout tuning does not read a scene glimpse yet: use model.scene_channels 0"
+        )
 
 
 @torch.no_grad()
