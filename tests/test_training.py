@@ -133,3 +133,28 @@ def test_one_step_training_runs_and_a_bad_prediction_is_named(tmp_path, tiny_dat
     cfg.objective.prediction = "teacher"
     with pytest.raises(ConfigError, match=r"objective\.prediction must be one of"):
         Trainer(cfg)
+
+
+def test_a_non_finite_loss_stops_training_with_a_named_error(
+    tmp_path, tiny_data, monkeypatch, capsys
+):
+    from jepalab.cli import main
+
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--train.steps", "3")
+    Trainer(cfg).fit(progress=False)  # a checkpoint at step 3
+    written = (tmp_path / "checkpoints" / "last.safetensors").read_bytes()
+
+    real = Trainer._batch_loss
+
+    def nan_loss(self):
+        loss, terms, z = real(self)
+        return loss * float("nan"), terms, z
+
+    monkeypatch.setattr(Trainer, "_batch_loss", nan_loss)
+    argv = ["train", "--out", str(tmp_path), "--resume", "--data.path", str(tiny_data)]
+    argv += ["--train.steps", "6", "--train.threads", "1"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "training loss became nan at step 3" in capsys.readouterr().err
+    assert (tmp_path / "checkpoints" / "last.safetensors").read_bytes() == written

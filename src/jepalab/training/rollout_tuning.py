@@ -80,7 +80,7 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
         rolled, one = errors(rng.choice(starts, t.rollout_tuning_batch))
         loss = rolled.mean() + one
         if not torch.isfinite(loss):  # before the checkpoint is touched
-            raise JepalabError(f"rollout tuning loss became {float(loss)} at step {step}")
+            raise JepalabError(f"rollout tuning loss became {float(loss.detach())} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, t.grad_clip)

@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ..config import RunConfig, from_dict, save_config
 from ..data import EpisodeDataset, WindowDataset, split_episodes
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError, JepalabError
 from ..world_model import InverseDynamics, WorldModel, collapse_stats
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
@@ -351,9 +351,10 @@ class Trainer:
                     g["lr"] = lr_at(self.step, cfg)
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
                     loss, terms, z = self._batch_loss()
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training loss became {float(loss)} at step {self.step}"
+                if not torch.isfinite(loss):  # a named error (exit 2), not a traceback
+                    raise JepalabError(
+                        f"training loss became {float(loss.detach())} at step {self.step}; the "
+                        "last checkpoint is intact (lower train.lr, or check the data)"
                     )
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
