@@ -13,12 +13,17 @@ from jepalab.training.rollout_tuning import tune_rollouts
 from .conftest import tiny_config
 
 
+def _config(out, tiny_data, *extra: str):
+    """The tiny config on ``tiny_data``, without the scene glimpse the tuning does not read."""
+    return tiny_config(out, "--data.path", str(tiny_data), "--model.scene_channels", "0", *extra)
+
+
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items()}
 
 
 def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path, tiny_data):
-    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--model.scene_channels", "0")
+    cfg = _config(tmp_path, tiny_data)
     train(cfg, progress=False)
     untuned, _ = load_world_model(tmp_path)
     cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 40, 3
@@ -42,12 +47,9 @@ def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path,
 
 
 def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, tiny_data):
-    cfg = tiny_config(
+    cfg = _config(
         tmp_path,
-        "--data.path",
-        str(tiny_data),
-        "--model.scene_channels",
-        "0",
+        tiny_data,
         "--train.rollout_tuning_steps",
         "5",
         "--train.rollout_tuning_horizon",
@@ -59,7 +61,7 @@ def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, 
         torch.testing.assert_close(result.model.predictor.state_dict()[k], v)
 
     b = tmp_path / "b"
-    other = tiny_config(b, "--data.path", str(tiny_data), "--model.scene_channels", "0")
+    other = _config(b, tiny_data)
     train(other, progress=False)
     other.train.rollout_tuning_steps, other.train.rollout_tuning_horizon = 5, 10_000
     before = (b / "checkpoints" / "last.safetensors").read_bytes()
@@ -73,17 +75,8 @@ def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
         ("horizon", "0", r"rollout_tuning_horizon must be >= 1, got 0"),
         ("steps", "-1", r"rollout_tuning_steps must be >= 0, got -1"),
     ):
-        cfg = tiny_config(
-            tmp_path / key,
-            "--data.path",
-            str(tiny_data),
-            "--model.scene_channels",
-            "0",
-            "--train.rollout_tuning_steps",
-            "5",
-            f"--train.rollout_tuning_{key}",
-            value,
-        )
+        extra = ("--train.rollout_tuning_steps", "5", f"--train.rollout_tuning_{key}", value)
+        cfg = _config(tmp_path / key, tiny_data, *extra)
         with pytest.raises(ConfigError, match=message):
             train(cfg, progress=False)
         assert not (tmp_path / key / "checkpoints").exists()

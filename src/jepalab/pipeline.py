@@ -57,15 +57,15 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True) -> TrainR
     rollout_tuning.check_config(cfg)
     trainer = Trainer(cfg)
     result = trainer.fit(resume=resume, progress=progress)
-    if trainer.dist.is_main and cfg.train.rollout_tuning_steps > 0:  # rank 0's checkpoint
-        t0 = time.perf_counter()
-        rollout_tuning.tune_rollouts(cfg, progress)
-        result = dataclasses.replace(
-            result,
-            model=load_world_model(result.checkpoint)[0],
-            train_seconds=result.train_seconds + time.perf_counter() - t0,
-        )
     if trainer.dist.is_main:  # under torchrun only rank 0 touches the run folder
+        if cfg.train.rollout_tuning_steps > 0:
+            t0 = time.perf_counter()
+            rollout_tuning.tune_rollouts(cfg, progress)
+            result = dataclasses.replace(
+                result,
+                model=load_world_model(result.checkpoint)[0],
+                train_seconds=result.train_seconds + time.perf_counter() - t0,
+            )
         plot_training_curves(
             Path(cfg.out_dir) / "metrics.jsonl", Path(cfg.out_dir) / "train_curves.png"
         )

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..config import RunConfig
 from ..data import EpisodeDataset
 from ..errors import ConfigError, JepalabError
-from .checkpoint import read_checkpoint, save_checkpoint, split_prefix, with_prefix
+from .checkpoint import load_state, read_checkpoint, save_checkpoint, split_prefix, with_prefix
 from .trainer import KIND, build_model
 
 VAL_EPISODES = 0.05  # the dataset's last episodes, for the before/after error
@@ -48,7 +48,7 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     if "rollout_tuning" in meta:
         return {k: meta["rollout_tuning"][k] for k in ("before", "after")}
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
-    model.load_state_dict(split_prefix(tensors, "model"))
+    load_state(model, split_prefix(tensors, "model"), path)
     model.requires_grad_(False).predictor.requires_grad_(True)
 
     z, a, starts, val = _embedded_windows(model, cfg, horizon, progress)
@@ -91,8 +91,7 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     tensors.update(with_prefix(model.state_dict(), "model"))
     figures = {"before": before.tolist(), "after": after.tolist()}
     meta["rollout_tuning"] = {"steps": steps, "horizon": horizon, **figures}
-    header = {k: v for k, v in meta.items() if k not in ("format", "version")}
-    save_checkpoint(path, tensors, header)
+    save_checkpoint(path, tensors, meta)
     return figures
 
 
@@ -104,9 +103,8 @@ def check_config(cfg: RunConfig) -> None:
         raise ConfigError(f"train.rollout_tuning_steps must be >= 0, got {t.rollout_tuning_steps}")
     if t.rollout_tuning_steps == 0:
         return
-    for name in ("horizon", "batch"):
-        if getattr(t, f"rollout_tuning_{name}") < 1:
-            value = getattr(t, f"rollout_tuning_{name}")
+    for name, value in (("horizon", t.rollout_tuning_horizon), ("batch", t.rollout_tuning_batch)):
+        if value < 1:
             raise ConfigError(f"train.rollout_tuning_{name} must be >= 1, got {value}")
     if not t.rollout_tuning_lr > 0:
         raise ConfigError(f"train.rollout_tuning_lr must be > 0, got {t.rollout_tuning_lr}")
