@@ -151,14 +151,38 @@ def test_bench_planner_reaches_goals_on_the_true_dynamics() -> None:
     """benchmarks/reacher_oracle.py: the bench's planner, given the true simulator as world
     model and the fingertip's true distance as cost, reaches and stops on Reacher goals
     (the upper bound its learned model is measured against; 1.0 of 50 tasks)."""
+    from jepalab.cli import reacher_bench_config
+
+    oracle = _benchmark_script("reacher_oracle")
+    figures = oracle.run(reacher_bench_config(), episodes=4, threads=1)
+    assert figures["success_rate"] >= 0.75
+
+
+def test_onpolicy_diagnosis_reads_a_model_that_copies_as_the_change() -> None:
+    """benchmarks/reacher_onpolicy.py: a predictor that says "nothing moves" errs by exactly
+    the embedding's change, and the actions' magnitude and saturated share are counted."""
+    import torch
+
+    class Copy:
+        def rollout(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            return z[:, None].expand(-1, actions.shape[1], -1)
+
+    z = torch.randn(100, 8)
+    actions = torch.cat([torch.ones(50, 2), torch.full((50, 2), 0.5)])
+    figures = _benchmark_script("reacher_onpolicy").transition_figures(Copy(), z, actions, z + 0.5)
+    assert figures["one_step_error"] == pytest.approx(0.25)
+    assert figures["change"] == pytest.approx(0.25)
+    assert figures["mean_abs_action"] == pytest.approx(0.75)
+    assert figures["saturated"] == pytest.approx(0.5)
+
+
+def _benchmark_script(name: str):
+    """The module ``benchmarks/<name>.py`` (not a package: loaded from its path)."""
     import importlib.util
     from pathlib import Path
 
-    from jepalab.cli import reacher_bench_config
-
-    path = Path(__file__).parents[1] / "benchmarks" / "reacher_oracle.py"
-    spec = importlib.util.spec_from_file_location("reacher_oracle", path)
-    oracle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(oracle)
-    figures = oracle.run(reacher_bench_config(), episodes=4, threads=1)
-    assert figures["success_rate"] >= 0.75
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
