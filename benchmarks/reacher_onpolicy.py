@@ -69,6 +69,11 @@ def main() -> None:
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
     model, cfg = load_world_model(args.run)
+    if model.scene is not None:
+        raise JepalabError(
+            f"{args.run} reads a scene glimpse; this diagnosis takes models without one "
+            "(model.scene_channels 0, as the Reacher and PointMaze recipes)"
+        )
     cfg.out_dir = args.run  # its data.h5, unless the run named another dataset
 
     memory = ShortTermMemory(capacity=args.episodes * 1000)
