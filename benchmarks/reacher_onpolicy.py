@@ -11,12 +11,12 @@ transition of the run's validation episodes (the trainer's split), it reports:
 - ``change``: the same for "nothing moves" (the next embedding taken as the current one),
   the scale the error is read against;
 - ``mean_abs_action`` and ``saturated``: the mean action magnitude and the share of action
-  entries at more than 0.9 of their bound, where the planner's and the explorer's
-  behaviours differ most;
+  entries over 0.9 in magnitude (Reacher's torques lie in [-1, 1]), where the planner's and
+  the explorer's behaviours differ most;
 - ``error_ratio``: the agent's one-step error over the dataset's.
 
 A ratio well above 1 says the planner steers into states and actions the training data
-hardly covers, where the model's predictions are worst (Reacher, session 22: about 5).
+hardly covers, where the model's predictions are worst (Reacher, session 22: 5.7).
 
 Usage::
 
@@ -40,7 +40,7 @@ from jepalab.io import atomic_write_text
 from jepalab.memory import ShortTermMemory
 from jepalab.training import load_world_model
 
-SATURATED = 0.9  # of the action bound
+SATURATED = 0.9  # |action| above this counts as saturated (torques in [-1, 1])
 
 
 def transition_figures(
