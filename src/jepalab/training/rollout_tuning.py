@@ -122,22 +122,22 @@ def _embedded_windows(
     from each offset, the actions between averaged as the trainer's windows do): embeddings
     ``(N, D)``, the action after each ``(N, A)``, and the rows where a window of
     ``horizon`` steps starts, training and held out."""
-    data = EpisodeDataset(cfg.data_path)
-    data.check_compatible(model.obs_shape, model.action_dim)
     skip = cfg.model.frame_skip
-    n_val = max(1, round(VAL_EPISODES * data.num_episodes))
     zs, acts, starts, val, row = [], [], [], [], 0
     model.eval()
-    for i in tqdm(range(data.num_episodes), desc="encode", disable=not progress):
-        ep = data.episode(i)
-        z = model.encode(torch.from_numpy(ep["obs"]))
-        actions = np.concatenate([ep["actions"], np.zeros_like(ep["actions"][:1])])
-        for offset in range(min(skip, len(z))):
-            frames = np.arange(offset, len(z), skip)
-            a = np.stack([actions[f : f + skip].mean(0) for f in frames])  # last: unused
-            zs.append(z[frames])
-            acts.append(torch.from_numpy(a).float())
-            first = row + np.arange(max(0, len(frames) - horizon))
-            (val if i >= data.num_episodes - n_val else starts).append(first)
-            row += len(frames)
+    with EpisodeDataset(cfg.data_path) as data:  # one episode in memory at a time
+        data.check_compatible(model.obs_shape, model.action_dim)
+        n_val = max(1, round(VAL_EPISODES * data.num_episodes))
+        for i in tqdm(range(data.num_episodes), desc="encode", disable=not progress):
+            ep = data.episode(i)
+            z = model.encode(torch.from_numpy(ep["obs"]))
+            actions = np.concatenate([ep["actions"], np.zeros_like(ep["actions"][:1])])
+            for offset in range(min(skip, len(z))):
+                frames = np.arange(offset, len(z), skip)
+                a = np.stack([actions[f : f + skip].mean(0) for f in frames])  # last: unused
+                zs.append(z[frames])
+                acts.append(torch.from_numpy(a).float())
+                first = row + np.arange(max(0, len(frames) - horizon))
+                (val if i >= data.num_episodes - n_val else starts).append(first)
+                row += len(frames)
     return torch.cat(zs), torch.cat(acts), np.concatenate(starts), np.concatenate(val)
