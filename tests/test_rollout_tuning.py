@@ -8,7 +8,9 @@ import torch
 from jepalab.errors import ConfigError
 from jepalab.pipeline import train
 from jepalab.training import load_world_model
-from jepalab.training.rollout_tuning import tune_rollouts
+from jepalab.training.checkpoint import read_checkpoint
+from jepalab.training.rollout_tuning import fresh_predictor, tune_rollouts
+from jepalab.training.trainer import KIND
 
 from .conftest import tiny_config
 
@@ -26,10 +28,14 @@ def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path,
     cfg = _config(tmp_path, tiny_data)
     train(cfg, progress=False)
     untuned, _ = load_world_model(tmp_path)
+    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
+    stage_one = read_checkpoint(checkpoint, KIND)[0]
     cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 40, 3
     cfg.train.rollout_tuning_batch, cfg.train.rollout_tuning_lr = 32, 1e-3
     figures = tune_rollouts(cfg, progress=False)
     tuned, _ = load_world_model(tmp_path)
+    for k, v in stage_one.items():  # stage one's state stays, for an exact resume
+        torch.testing.assert_close(read_checkpoint(checkpoint, KIND)[0][k], v)
 
     assert len(figures["before"]) == len(figures["after"]) == 3
     assert sum(figures["after"]) < sum(figures["before"])  # open-loop error held out
@@ -40,10 +46,36 @@ def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path,
         for k, v in _state(untuned.predictor).items()
     )
     # tuned once: asking again (a resumed, finished run) changes nothing
-    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
     written = checkpoint.read_bytes()
     assert tune_rollouts(cfg, progress=False) == figures
     assert checkpoint.read_bytes() == written
+
+
+def test_a_fresh_predictor_of_its_own_shape_starts_from_a_new_initialisation(tmp_path, tiny_data):
+    cfg = _config(tmp_path, tiny_data)
+    train(cfg, progress=False)
+    trained, _ = load_world_model(tmp_path)
+    cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 1, 3
+    cfg.train.rollout_tuning_hidden, cfg.train.rollout_tuning_layers = 24, 3
+    cfg.train.rollout_tuning_lr = 1e-12  # one step that moves nothing: the initialisation
+    tune_rollouts(cfg, progress=False)
+    tuned, tuned_cfg = load_world_model(tmp_path)
+
+    assert (tuned_cfg.model.predictor_hidden, tuned_cfg.model.predictor_layers) == (24, 3)
+    torch.manual_seed(cfg.train.seed)
+    init = fresh_predictor(cfg, trained).state_dict()
+    assert init.keys() == tuned.predictor.state_dict().keys()
+    assert init["net.0.weight"].shape != trained.predictor.state_dict()["net.0.weight"].shape
+    for k, v in tuned.predictor.state_dict().items():
+        torch.testing.assert_close(v, init[k])
+    for k, v in _state(trained.encoder).items():
+        torch.testing.assert_close(tuned.encoder.state_dict()[k], v)
+    # resuming the finished run goes on from stage one's state, and tunes nothing again
+    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
+    written = checkpoint.read_bytes()
+    result = train(cfg, resume=True, progress=False)
+    assert checkpoint.read_bytes() == written
+    assert result.model.predictor.state_dict()["net.0.weight"].shape == init["net.0.weight"].shape
 
 
 def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, tiny_data):
@@ -74,6 +106,7 @@ def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
     for key, value, message in (
         ("horizon", "0", r"rollout_tuning_horizon must be >= 1, got 0"),
         ("steps", "-1", r"rollout_tuning_steps must be >= 0, got -1"),
+        ("layers", "0", r"rollout_tuning_layers >= 1, got 0 and 0"),
     ):
         extra = ("--train.rollout_tuning_steps", "5", f"--train.rollout_tuning_{key}", value)
         cfg = _config(tmp_path / key, tiny_data, *extra)

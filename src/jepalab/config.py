@@ -136,6 +136,11 @@ class TrainConfig:
     rollout_tuning_horizon: int = 8
     rollout_tuning_batch: int = 256
     rollout_tuning_lr: float = 3e-4
+    # > 0: stage two trains a fresh predictor this wide and rollout_tuning_layers deep from
+    # scratch (its learning rate warming up over warmup_steps) instead of tuning the one stage
+    # one trained with the encoder; 0: tune that one.
+    rollout_tuning_hidden: int = 0
+    rollout_tuning_layers: int = 2
     # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
     # TensorBoard (<out_dir>/tb) is written either way.
     wandb_project: str = ""

@@ -64,6 +64,9 @@ from .distributed import (
 )
 
 KIND = "world_model"
+# Stage two's predictor (training/rollout_tuning.py) is stored under this prefix beside the
+# model of stage one, which load_world_model then plans with.
+TUNED = "tuned_predictor"
 PREDICTIONS = ("rollout", "one-step")  # objective.prediction: what the predictor learns from
 
 
@@ -514,6 +517,13 @@ def load_world_model(path: str | Path) -> tuple[WorldModel, RunConfig]:
         cfg.model.scene_channels = 0  # saved before the scene glimpse existed
     if "frame_skip" not in saved:
         cfg.model.frame_skip = 1  # saved before world-model steps could span several
+    state = split_prefix(tensors, "model")
+    tuned = split_prefix(tensors, TUNED)
+    if tuned:  # stage two's predictor (training/rollout_tuning.py) in place of stage one's
+        shape = meta["rollout_tuning"]
+        cfg.model.predictor_hidden, cfg.model.predictor_layers = shape["hidden"], shape["layers"]
+        state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
+        state.update(with_prefix(tuned, "predictor"))
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
-    load_state(model, split_prefix(tensors, "model"), path)
+    load_state(model, state, path)
     return model.eval(), cfg
