@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jepalab.errors import ConfigError
+from jepalab.errors import CheckpointError, ConfigError
 from jepalab.pipeline import train
 from jepalab.training import load_world_model
-from jepalab.training.checkpoint import read_checkpoint
+from jepalab.training.checkpoint import read_checkpoint, save_checkpoint
 from jepalab.training.rollout_tuning import fresh_predictor, tune_rollouts
 from jepalab.training.trainer import KIND
 
@@ -118,3 +118,14 @@ def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
     cfg.train.rollout_tuning_steps = 5
     with pytest.raises(ConfigError, match=r"scene glimpse"):
         train(cfg, progress=False)
+
+
+def test_a_tuned_predictor_without_its_shape_in_the_header_is_named(tmp_path, tiny_data):
+    cfg = _config(tmp_path, tiny_data, "--train.rollout_tuning_steps", "2")
+    train(cfg, progress=False)
+    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
+    tensors, meta = read_checkpoint(checkpoint, KIND)
+    del meta["rollout_tuning"]["hidden"]
+    save_checkpoint(tmp_path / "broken.safetensors", tensors, meta)
+    with pytest.raises(CheckpointError, match=r"broken.safetensors holds a tuned predictor"):
+        load_world_model(tmp_path / "broken.safetensors")

@@ -12,7 +12,8 @@ costs little, and the targets stand still.
 With ``train.rollout_tuning_hidden > 0`` the predictor tuned is a fresh one of that width
 (``rollout_tuning_layers`` deep), trained from scratch, while stage one keeps the narrower
 predictor it trains the encoder with (on Reacher that encoder planned better than one
-trained with the wide predictor: 0.64 against 0.50 of 50 tasks, session 23).
+trained with the wide predictor, 0.64 against 0.50 of 50 tasks, within their noise;
+session 23).
 
 The run's checkpoint is then rewritten atomically with the tuned predictor under
 ``tuned_predictor`` beside stage one's model, which stays as it was (a resumed run goes on

@@ -520,7 +520,11 @@ def load_world_model(path: str | Path) -> tuple[WorldModel, RunConfig]:
     state = split_prefix(tensors, "model")
     tuned = split_prefix(tensors, TUNED)
     if tuned:  # stage two's predictor (training/rollout_tuning.py) in place of stage one's
-        shape = meta["rollout_tuning"]
+        shape = meta.get("rollout_tuning", {})
+        if not {"hidden", "layers"} <= shape.keys():
+            raise CheckpointError(
+                f"checkpoint {path} holds a tuned predictor but its header does not say its shape"
+            )
         cfg.model.predictor_hidden, cfg.model.predictor_layers = shape["hidden"], shape["layers"]
         state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
         state.update(with_prefix(tuned, "predictor"))
