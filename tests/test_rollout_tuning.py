@@ -34,8 +34,9 @@ def test_tuning_trains_the_predictor_alone_and_rewrites_the_checkpoint(tmp_path,
     cfg.train.rollout_tuning_batch, cfg.train.rollout_tuning_lr = 32, 1e-3
     figures = tune_rollouts(cfg, progress=False)
     tuned, _ = load_world_model(tmp_path)
+    rewritten = read_checkpoint(checkpoint, KIND)[0]
     for k, v in stage_one.items():  # stage one's state stays, for an exact resume
-        torch.testing.assert_close(read_checkpoint(checkpoint, KIND)[0][k], v)
+        torch.testing.assert_close(rewritten[k], v)
 
     assert len(figures["before"]) == len(figures["after"]) == 3
     assert sum(figures["after"]) < sum(figures["before"])  # open-loop error held out
