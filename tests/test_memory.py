@@ -21,6 +21,9 @@ def test_capacity_is_respected_by_evicting_the_oldest_episodes():
     assert len(mem) == 8 and mem.episodes == 2 and mem.evicted == 2
     tags = set(mem.sample(200, torch.Generator().manual_seed(0)).state[:, 0].tolist())
     assert tags == {2.0, 3.0}
+    kept = mem.trajectories()  # oldest first, whole
+    assert [s[0, 0].item() for s, _ in kept] == [2.0, 3.0]
+    assert all(s.shape == (5, 3) and a.shape == (4, 2) for s, a in kept)
 
 
 def test_samples_are_real_transitions_with_their_successor_and_end_flag():

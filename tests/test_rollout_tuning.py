@@ -103,17 +103,41 @@ def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, 
     assert (b / "checkpoints" / "last.safetensors").read_bytes() == before
 
 
+def test_the_agent_plays_first_and_half_of_each_batch_are_its_windows(tmp_path, tiny_data):
+    cfg = _config(tmp_path, tiny_data)
+    train(cfg, progress=False)
+    cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 40, 2
+    cfg.train.rollout_tuning_batch, cfg.train.rollout_tuning_lr = 32, 1e-3
+    cfg.train.rollout_tuning_agent_episodes = 4
+    figures = tune_rollouts(cfg, progress=False)
+    header = read_checkpoint(tmp_path / "checkpoints" / "last.safetensors", KIND)[1]
+    tuning = header["rollout_tuning"]
+
+    assert tuning["agent_episodes"] == 4 and 0.0 <= tuning["agent_success"] <= 1.0
+    assert figures.keys() == {"before", "after", "agent_before", "agent_after"}
+    assert all(len(v) == 2 for v in figures.values())
+    # the held-out agent episode is predicted better after tuning on the others
+    assert sum(figures["agent_after"]) < sum(figures["agent_before"])
+    assert tune_rollouts(cfg, progress=False) == figures  # tuned once
+
+
 def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
     for key, value, message in (
         ("horizon", "0", r"rollout_tuning_horizon must be >= 1, got 0"),
         ("steps", "-1", r"rollout_tuning_steps must be >= 0, got -1"),
         ("layers", "0", r"rollout_tuning_layers >= 1, got 0 and 0"),
+        ("agent_episodes", "1", r"rollout_tuning_agent_episodes must be 0 .* >= 2 .* got 1"),
     ):
         extra = ("--train.rollout_tuning_steps", "5", f"--train.rollout_tuning_{key}", value)
         cfg = _config(tmp_path / key, tiny_data, *extra)
         with pytest.raises(ConfigError, match=message):
             train(cfg, progress=False)
         assert not (tmp_path / key / "checkpoints").exists()
+    # the agent needs tasks to play
+    extra = ("--train.rollout_tuning_steps", "5", "--train.rollout_tuning_agent_episodes", "4")
+    cfg = _config(tmp_path / "g", tiny_data, *extra, "--env.name", "CartPole-v1")
+    with pytest.raises(ConfigError, match=r"world with tasks .* 'CartPole-v1' has none"):
+        train(cfg, progress=False)
     # the scene glimpse (the tiny config's default) is not read by the tuning yet
     cfg = tiny_config(tmp_path / "s", "--data.path", str(tiny_data))
     cfg.train.rollout_tuning_steps = 5

@@ -141,6 +141,10 @@ class TrainConfig:
     # one trained with the encoder; 0: tune that one.
     rollout_tuning_hidden: int = 0
     rollout_tuning_layers: int = 2
+    # > 0: before stage two, stage one's planning agent plays this many tasks of the run's
+    # world (as evaluation does, seeds from 5,000,000), and half of every tuning batch are
+    # windows of its episodes: the planner drives where the exploration data is thin.
+    rollout_tuning_agent_episodes: int = 0
     # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
     # TensorBoard (<out_dir>/tb) is written either way.
     wandb_project: str = ""

@@ -28,7 +28,8 @@ from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .eval.evaluate import Learned
 from .io import atomic_write_text
-from .training import Trainer, TrainResult, load_world_model, rollout_tuning
+from .training import Trainer, TrainResult, load_world_model, read_checkpoint, rollout_tuning
+from .training.trainer import KIND
 from .world_model import WorldModel
 
 
@@ -133,5 +134,8 @@ def run_all(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         "machine": machine(),
         "checkpoint": str(trained.checkpoint),
     }
+    tuning = read_checkpoint(trained.checkpoint, KIND)[1].get("rollout_tuning")
+    if tuning:  # stage two's errors before and after (and how its agent did, if it played)
+        summary["rollout_tuning"] = tuning
     atomic_write_text(Path(cfg.out_dir) / "metrics.json", json.dumps(summary, indent=2))
     return summary

@@ -137,6 +137,11 @@ class ShortTermMemory:
         self._size += t
         self._cache = None
 
+    def trajectories(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The stored episodes, oldest first, each as ``states (T, D)`` and the actions
+        taken between them ``(T-1, A)``: for training a predictor on what the agent did."""
+        return [(e.states, e.actions) for e in self._episodes]
+
     def sample(
         self, batch: int, generator: torch.Generator | None = None, relabel: float = 0.0
     ) -> Transitions:

@@ -15,6 +15,12 @@ predictor it trains the encoder with (on Reacher that encoder planned better tha
 trained with the wide predictor, 0.64 against 0.50 of 50 tasks, within their noise;
 session 23).
 
+With ``train.rollout_tuning_agent_episodes > 0``, stage one's planning agent first plays
+that many tasks of the run's world, and half of every batch are windows of its episodes.
+The planner drives the arm with near-saturated torques where the explorer seldom went,
+and there stage one's predictor errs 5.7 times as much as on the data (BENCHMARKS,
+session 22); the encoder is frozen, so the embeddings the agent saw are the targets.
+
 The run's checkpoint is then rewritten atomically with the tuned predictor under
 ``tuned_predictor`` beside stage one's model, which stays as it was (a resumed run goes on
 from it exactly); its header records the tuning and the predictor's shape, and
@@ -36,19 +42,28 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..data import EpisodeDataset
+from ..envs import env_from_config
 from ..errors import ConfigError, JepalabError
+from ..eval.evaluate import run_episodes
+from ..memory import ShortTermMemory
+from ..protocols import GoalTask
 from ..world_model import WorldModel, make_predictor
 from .checkpoint import load_state, read_checkpoint, save_checkpoint, split_prefix, with_prefix
 from .trainer import KIND, TUNED, build_model
 
-VAL_EPISODES = 0.05  # the dataset's last episodes, for the before/after error
+VAL_EPISODES = 0.05  # the last episodes (the dataset's, the agent's), for the before/after error
+# The agent's tasks; elsewhere: data 0+, evaluation 1e6+, validation 2e6+, experience 3e6+.
+AGENT_SEED = 5_000_000
+AGENT_SHARE = 0.5  # of every batch, when the agent has played
+FIGURES = ("before", "after", "agent_before", "agent_after")
 
 
 def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float]]:
     """Tune the predictor of the run in ``cfg.out_dir`` as ``cfg.train.rollout_tuning_*``
-    say; return the held-out open-loop error per horizon step, ``before`` and ``after``.
-    A checkpoint tuned already (its header says so) is left as it is: resuming a finished
-    run does not tune twice."""
+    say; return the held-out open-loop error per horizon step, ``before`` and ``after`` (on
+    the dataset's last episodes; ``agent_before`` and ``agent_after`` on the agent's, when it
+    played). A checkpoint tuned already (its header says so) is left as it is: resuming a
+    finished run does not tune twice."""
     check_config(cfg)
     t = cfg.train
     steps, horizon = t.rollout_tuning_steps, t.rollout_tuning_horizon
@@ -57,7 +72,7 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
     path = Path(cfg.out_dir) / "checkpoints" / "last.safetensors"
     tensors, meta = read_checkpoint(path, KIND)
     if "rollout_tuning" in meta:
-        return {k: meta["rollout_tuning"][k] for k in ("before", "after")}
+        return {k: meta["rollout_tuning"][k] for k in FIGURES if k in meta["rollout_tuning"]}
     model = build_model(cfg, tuple(meta["obs_shape"]), int(meta["action_dim"]))
     load_state(model, split_prefix(tensors, "model"), path)
     model.requires_grad_(False)
@@ -68,6 +83,14 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
             f"rollout tuning over {horizon} steps needs at least two episodes longer than "
             f"{horizon} world-model steps (model.frame_skip {cfg.model.frame_skip})"
         )
+    agent: dict[str, float] = {}
+    agent_starts, agent_val = np.zeros(0, int), np.zeros(0, int)
+    if t.rollout_tuning_agent_episodes > 0:  # stage one's agent, before any predictor changes
+        za, aa, agent_starts, agent_val, agent["agent_success"] = _agent_windows(
+            model, cfg, horizon, progress
+        )
+        agent_starts, agent_val = agent_starts + len(z), agent_val + len(z)
+        z, a = torch.cat([z, za]), torch.cat([a, aa])
     span = torch.arange(horizon + 1)
 
     def errors(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,9 +103,14 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
         return (rolled - zw[:, 1:]).pow(2).mean((0, 2)), one_step
 
     rng = np.random.default_rng(t.seed)
-    held_out = val[rng.permutation(len(val))[:4096]]
-    with torch.no_grad():
-        before = errors(held_out)[0]  # stage one's predictor
+    held_out = {
+        "": val[rng.permutation(len(val))[:4096]],
+        "agent_": agent_val[rng.permutation(len(agent_val))[:4096]],
+    }
+    held_out = {k: v for k, v in held_out.items() if len(v)}
+    with torch.no_grad():  # stage one's predictor
+        figures = {f"{k}before": errors(idx)[0].tolist() for k, idx in held_out.items()}
+    n_agent = round(t.rollout_tuning_batch * AGENT_SHARE) if len(agent_starts) else 0
     hidden, layers, warmup = cfg.model.predictor_hidden, cfg.model.predictor_layers, 0
     if t.rollout_tuning_hidden > 0:
         hidden, layers, warmup = t.rollout_tuning_hidden, t.rollout_tuning_layers, t.warmup_steps
@@ -95,7 +123,13 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
         warm = min(1.0, (step + 1) / warmup) if warmup else 1.0
         for g in opt.param_groups:
             g["lr"] = t.rollout_tuning_lr * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
-        rolled, one = errors(rng.choice(starts, t.rollout_tuning_batch))
+        batch = np.concatenate(
+            [
+                rng.choice(agent_starts, n_agent),
+                rng.choice(starts, t.rollout_tuning_batch - n_agent),
+            ]
+        )
+        rolled, one = errors(batch)
         loss = rolled.mean() + one
         if not torch.isfinite(loss):  # before the checkpoint is touched
             raise JepalabError(f"rollout tuning loss became {float(loss.detach())} at step {step}")
@@ -104,16 +138,17 @@ def tune_rollouts(cfg: RunConfig, progress: bool = True) -> dict[str, list[float
         torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         opt.step()
     with torch.no_grad():
-        after = errors(held_out)[0]
+        figures.update({f"{k}after": errors(idx)[0].tolist() for k, idx in held_out.items()})
 
     # beside stage one's model, which stays as it was (resuming stage one stays exact)
     tensors.update(with_prefix(model.predictor.state_dict(), TUNED))
-    figures = {"before": before.tolist(), "after": after.tolist()}
     meta["rollout_tuning"] = {
         "steps": steps,
         "horizon": horizon,
         "hidden": hidden,
         "layers": layers,
+        "agent_episodes": t.rollout_tuning_agent_episodes,
+        **agent,
         **figures,
     }
     save_checkpoint(path, tensors, meta)
@@ -155,6 +190,19 @@ def check_config(cfg: RunConfig) -> None:
         raise ConfigError(
             "rollout tuning does not read a scene glimpse yet: use model.scene_channels 0"
         )
+    if t.rollout_tuning_agent_episodes < 0 or t.rollout_tuning_agent_episodes == 1:
+        raise ConfigError(
+            "train.rollout_tuning_agent_episodes must be 0 (none) or >= 2 (some are held "
+            f"out), got {t.rollout_tuning_agent_episodes}"
+        )
+    if t.rollout_tuning_agent_episodes > 0:
+        env = env_from_config(cfg.env)
+        env.close()
+        if not isinstance(env, GoalTask):
+            raise ConfigError(
+                f"train.rollout_tuning_agent_episodes needs a world with tasks to play "
+                f"(a GoalTask); {cfg.env.name!r} has none"
+            )
 
 
 @torch.no_grad()
@@ -184,3 +232,41 @@ def _embedded_windows(
                 (val if i >= data.num_episodes - n_val else starts).append(first)
                 row += len(frames)
     return torch.cat(zs), torch.cat(acts), np.concatenate(starts), np.concatenate(val)
+
+
+@torch.no_grad()
+def _agent_windows(
+    model: WorldModel, cfg: RunConfig, horizon: int, progress: bool
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, float]:
+    """Stage one's planning agent plays ``train.rollout_tuning_agent_episodes`` tasks
+    (seeds from :data:`AGENT_SEED`, ``eval.batch_envs`` side by side, as evaluation plays
+    them). Returns its episodes as embeddings ``(N, D)`` at world-model steps, the action
+    after each ``(N, A)`` (zeros after an episode's last), the rows where a window of
+    ``horizon`` steps starts, training and held out (the last episodes), and the agent's
+    success rate."""
+    n, batch = cfg.train.rollout_tuning_agent_episodes, cfg.eval.batch_envs
+    memory = ShortTermMemory(capacity=2**62)  # keeps every episode
+    success: list[bool] = []
+    model.eval()
+    with tqdm(total=n, desc="agent plays", disable=not progress) as bar:
+        for b in range(0, n, batch):
+            seeds = list(range(AGENT_SEED + b, AGENT_SEED + min(n, b + batch)))
+            success += run_episodes(model, cfg, seeds, memory=memory).success
+            bar.update(len(seeds))
+    zs, acts, starts, val, row = [], [], [], [], 0
+    played = memory.trajectories()
+    n_val = max(1, round(VAL_EPISODES * len(played)))
+    for i, (states, actions) in enumerate(played):
+        zs.append(states)
+        acts.append(torch.cat([actions, torch.zeros_like(actions[:1])]))
+        (val if i >= len(played) - n_val else starts).append(
+            row + np.arange(max(0, len(states) - horizon))
+        )
+        row += len(states)
+    starts, val = np.concatenate(starts), np.concatenate(val)
+    if len(starts) == 0 or len(val) == 0:
+        raise JepalabError(
+            f"the agent's {n} episodes leave no windows of {horizon} world-model steps to "
+            "tune on, for training and held out (they ended sooner): play more tasks"
+        )
+    return torch.cat(zs), torch.cat(acts), starts, val, float(np.mean(success))
