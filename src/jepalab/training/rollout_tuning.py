@@ -234,7 +234,6 @@ def _embedded_windows(
     return torch.cat(zs), torch.cat(acts), np.concatenate(starts), np.concatenate(val)
 
 
-@torch.no_grad()
 def _agent_windows(
     model: WorldModel, cfg: RunConfig, horizon: int, progress: bool
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, float]:
