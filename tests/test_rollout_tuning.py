@@ -103,7 +103,7 @@ def test_the_pipeline_tunes_after_training_and_a_bad_horizon_is_named(tmp_path, 
     assert (b / "checkpoints" / "last.safetensors").read_bytes() == before
 
 
-def test_the_agent_plays_first_and_half_of_each_batch_are_its_windows(tmp_path, tiny_data):
+def test_the_agent_plays_first_and_its_figures_are_kept(tmp_path, tiny_data):
     cfg = _config(tmp_path, tiny_data)
     train(cfg, progress=False)
     cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 40, 2
@@ -138,6 +138,7 @@ def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
     cfg = _config(tmp_path / "g", tiny_data, *extra, "--env.name", "CartPole-v1")
     with pytest.raises(ConfigError, match=r"world with tasks .* 'CartPole-v1' has none"):
         train(cfg, progress=False)
+    assert not (tmp_path / "g" / "checkpoints").exists()
     # the scene glimpse (the tiny config's default) is not read by the tuning yet
     cfg = tiny_config(tmp_path / "s", "--data.path", str(tiny_data))
     cfg.train.rollout_tuning_steps = 5
