@@ -176,6 +176,19 @@ def test_onpolicy_diagnosis_reads_a_model_that_copies_as_the_change() -> None:
     assert figures["saturated"] == pytest.approx(0.5)
 
 
+def test_goal_diagnosis_groups_tasks_by_fold_and_counts_mirror_misses() -> None:
+    """benchmarks/reacher_goals.py: goals folded from 1.75 rad on are grouped apart, and a
+    miss counts as a mirror miss when the elbow ended bent to the other side."""
+    import numpy as np
+
+    goal = np.array([2.5, -2.0, 0.3, -1.0, 2.0])
+    final = np.array([-2.9, -2.1, 0.2, 1.0, 1.9])
+    success = np.array([False, False, True, False, True])
+    groups = _benchmark_script("reacher_goals").by_fold(goal, final, success)
+    assert groups["folded"] == {"tasks": 3, "success": pytest.approx(1 / 3), "mirror_misses": 1}
+    assert groups["open"] == {"tasks": 2, "success": 0.5, "mirror_misses": 1}
+
+
 def _benchmark_script(name: str):
     """The module ``benchmarks/<name>.py`` (not a package: loaded from its path)."""
     import importlib.util

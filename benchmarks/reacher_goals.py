@@ -1,0 +1,193 @@
+"""Which Reacher goals does a run's agent miss? Success by how far the goal's elbow is folded.
+
+A diagnosis, not a score. The agent plays evaluation tasks as ``jepalab evaluate`` does
+(``--episodes`` tasks from ``--seed``); each task is grouped by its goal's elbow angle
+``|q2|``: *folded* from :data:`FOLDED` rad on (the fingertip within 0.135 m of the arm's
+root), *open* below. Per group: the success rate, and of the misses, how many ended with
+the elbow bent to the other side from the goal's (the *mirror* fold: in the embedding a
+folded arm lies nearer its mirror image than the open arm between them, and a short plan
+does not cross that hill).
+
+And how sharply the world model's goal cost (squared embedding distance) tells arms at
+rest apart near each goal: for configurations jittered around the goal's joints, the
+median cost of those whose fingertip lies 2.5-4 cm from the goal's (a near miss, just
+outside the success radius of 3 cm) and of those within 1.5 cm; and the share of goals
+for which one of 400 random configurations with the fingertip more than 8 cm away costs
+less than that near miss (a false minimum a plan can settle in). ``reacher_dynamics.py``
+ranks the dataset's frames by the same cost, all goals pooled; here the arms are rendered
+around the evaluation's own goals, folded and open apart.
+
+It reads the task's joint angles (``ReacherTask._goal_arm`` and the simulator's state), as
+``reacher_oracle.py`` does; the agent sees only pictures.
+
+Usage::
+
+    python benchmarks/reacher_goals.py runs/bench-reacher --out reacher_goals.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from jepalab.cost import goal_cost
+from jepalab.envs import reacher as reacher_env
+from jepalab.errors import JepalabError
+from jepalab.eval.evaluate import run_episodes
+from jepalab.io import atomic_write_text
+from jepalab.training import load_world_model
+
+FOLDED = 1.75  # rad of elbow bend from which a goal counts as folded
+RING = (0.025, 0.04)  # m from the goal's fingertip: just outside the success radius
+INSIDE = 0.015  # m: well inside it
+FAR = 0.08  # m: a look-alike this far away is a false minimum of the goal cost
+
+
+def fold_groups(goal_elbow: np.ndarray) -> dict[str, np.ndarray]:
+    """Task masks by the goal's elbow angles ``(N,)``: ``folded`` from :data:`FOLDED` rad of
+    bend on, ``open`` below."""
+    folded = np.abs(goal_elbow) >= FOLDED
+    return {"folded": folded, "open": ~folded}
+
+
+def by_fold(goal_elbow: np.ndarray, final_elbow: np.ndarray, success: np.ndarray) -> dict:
+    """Tasks grouped by :func:`fold_groups`: per group ``tasks``, ``success`` and
+    ``mirror_misses`` (misses whose final elbow is bent to the other side)."""
+    mirror = ~success & (np.sign(final_elbow) != np.sign(goal_elbow))
+    return {
+        name: {
+            "tasks": int(group.sum()),
+            "success": float(success[group].mean()) if group.any() else float("nan"),
+            "mirror_misses": int(mirror[group].sum()),
+        }
+        for name, group in fold_groups(goal_elbow).items()
+    }
+
+
+def goal_of(env, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Task ``seed``'s goal: its picture, joint angles ``(2,)`` and fingertip ``(2,)``."""
+    _, goal_obs = env.reset_task(seed)
+    return goal_obs, env._goal_arm.copy(), env._goal.copy()
+
+
+@torch.no_grad()
+def cost_near_goal(model, env, seed: int, rng: np.random.Generator, n: int = 60) -> tuple:
+    """Median goal cost of rest configurations near task ``seed``'s goal: those with the
+    fingertip in :data:`RING` and within :data:`INSIDE` (NaN where none fell there)."""
+    goal_obs, goal_q, goal_tip = goal_of(env, seed)
+    obs, dist = [], []
+    for _ in range(n):
+        q = goal_q + rng.normal(0.0, 0.25, 2)
+        q[1] = np.clip(q[1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
+        env._set_arm(q)
+        obs.append(env._observe(fresh=True))
+        dist.append(np.linalg.norm(env.fingertip - goal_tip))
+    z = model.encode(torch.as_tensor(np.stack(obs)))
+    cost = goal_cost(z, model.encode(torch.as_tensor(goal_obs[None]))).numpy()
+    dist = np.array(dist)
+    ring, inside = cost[(dist > RING[0]) & (dist < RING[1])], cost[dist < INSIDE]
+    return (
+        float(np.median(ring)) if len(ring) else float("nan"),
+        float(np.median(inside)) if len(inside) else float("nan"),
+    )
+
+
+@torch.no_grad()
+def far_lookalikes(model, env, seeds: list[int], ring: np.ndarray, n: int = 400) -> np.ndarray:
+    """Per task: whether some of ``n`` random rest configurations with the fingertip more
+    than :data:`FAR` from the goal's costs less than the task's median near miss ``ring``
+    (a false minimum a plan can settle in)."""
+    rng = np.random.default_rng(1)
+    q = np.stack(
+        [rng.uniform(-np.pi, np.pi, n), rng.uniform(-1, 1, n) * reacher_env.JOINT1_LIMIT], 1
+    )
+    obs, tips = [], []
+    for arm in q:
+        env._set_arm(arm)
+        obs.append(env._observe(fresh=True))
+        tips.append(env.fingertip)
+    z, tips = model.encode(torch.as_tensor(np.stack(obs))), np.array(tips)
+    found = []
+    for seed, near_miss in zip(seeds, ring, strict=True):
+        goal_obs, _, goal_tip = goal_of(env, seed)
+        cost = goal_cost(z, model.encode(torch.as_tensor(goal_obs[None]))).numpy()
+        far = np.linalg.norm(tips - goal_tip, axis=1) > FAR
+        found.append(bool((cost[far] < near_miss).any()))
+    return np.array(found)
+
+
+@contextmanager
+def recording_tasks() -> Iterator[list]:
+    """Every ``ReacherTask`` that starts a task inside the block, in order (evaluation
+    makes its environments itself; their arms are read after the episodes)."""
+    tasks, original = [], reacher_env.ReacherTask.reset_task
+
+    def reset_task(self, seed: int):
+        tasks.append(self)
+        return original(self, seed)
+
+    reacher_env.ReacherTask.reset_task = reset_task
+    try:
+        yield tasks
+    finally:
+        reacher_env.ReacherTask.reset_task = original
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", help="a Reacher run folder (checkpoints/)")
+    ap.add_argument("--episodes", type=int, default=50, help="evaluation tasks")
+    ap.add_argument("--seed", type=int, default=2_000_000, help="the first task's seed")
+    ap.add_argument(
+        "--no-play", action="store_true", help="only the goal cost's figures (no episodes)"
+    )
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    model, cfg = load_world_model(args.run)
+    if cfg.env.name != "reacher":
+        raise JepalabError(f"{args.run} is a {cfg.env.name!r} run; this diagnosis reads Reacher")
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    env, rng = reacher_env.ReacherTask(), np.random.default_rng(0)
+    goal_elbow = np.array([goal_of(env, s)[1][1] for s in seeds])
+    groups: dict = {}
+    result: dict = {"run": args.run, "episodes": len(seeds), "seed": args.seed}
+
+    if not args.no_play:
+        final_elbow, success = [], []
+        for b in range(0, len(seeds), cfg.eval.batch_envs):
+            with recording_tasks() as envs:
+                success += run_episodes(model, cfg, seeds[b : b + cfg.eval.batch_envs]).success
+            final_elbow += [float(e._sim.data.qpos[1]) for e in envs]
+            print(f"played {len(success)} tasks", file=sys.stderr)
+        result["success_rate"] = float(np.mean(success))
+        groups = by_fold(goal_elbow, np.array(final_elbow), np.array(success))
+
+    costs = np.array([cost_near_goal(model, env, s, rng) for s in seeds])
+    lookalikes = far_lookalikes(model, env, seeds, costs[:, 0])
+    for name, group in fold_groups(goal_elbow).items():
+        groups.setdefault(name, {"tasks": int(group.sum())})
+        groups[name]["goal_cost"] = {
+            "near_miss_2.5_4cm": float(np.nanmedian(costs[group, 0])),
+            "inside_1.5cm": float(np.nanmedian(costs[group, 1])),
+            "far_lookalike_share": float(lookalikes[group].mean()),
+        }
+    result.update(by_goal_fold=groups, folded_from_rad=FOLDED, seconds=time.perf_counter() - t0)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except JepalabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
