@@ -77,21 +77,30 @@ def goal_of(env, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return goal_obs, env._goal_arm.copy(), env._goal.copy()
 
 
-@torch.no_grad()
-def cost_near_goal(model, env, seed: int, rng: np.random.Generator, n: int = 60) -> tuple:
-    """Median goal cost of rest configurations near task ``seed``'s goal: those with the
-    fingertip in :data:`RING` and within :data:`INSIDE` (NaN where none fell there)."""
-    goal_obs, goal_q, goal_tip = goal_of(env, seed)
-    obs, dist = [], []
-    for _ in range(n):
-        q = goal_q + rng.normal(0.0, 0.25, 2)
-        q[1] = np.clip(q[1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
+def rest_arms(env, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pictures ``(N, H, W, 6)`` and fingertips ``(N, 2)`` of the arm at rest at each of the
+    joint angles ``arms (N, 2)``."""
+    obs, tips = [], []
+    for q in arms:
         env._set_arm(q)
         obs.append(env._observe(fresh=True))
-        dist.append(np.linalg.norm(env.fingertip - goal_tip))
-    z = model.encode(torch.as_tensor(np.stack(obs)))
-    cost = goal_cost(z, model.encode(torch.as_tensor(goal_obs[None]))).numpy()
-    dist = np.array(dist)
+        tips.append(env.fingertip)
+    return np.stack(obs), np.array(tips)
+
+
+@torch.no_grad()
+def cost_near_goal(
+    model, env, goal: tuple, z_goal: torch.Tensor, rng: np.random.Generator, n: int = 60
+) -> tuple[float, float]:
+    """Median goal cost of rest configurations near a goal (:func:`goal_of`, embedded as
+    ``z_goal (1, D)``): those with the fingertip in :data:`RING` and within :data:`INSIDE`
+    (NaN where none fell there)."""
+    _, goal_q, goal_tip = goal
+    arms = goal_q + rng.normal(0.0, 0.25, (n, 2))
+    arms[:, 1] = np.clip(arms[:, 1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
+    obs, tips = rest_arms(env, arms)
+    cost = goal_cost(model.encode(torch.as_tensor(obs)), z_goal).numpy()
+    dist = np.linalg.norm(tips - goal_tip, axis=1)
     ring, inside = cost[(dist > RING[0]) & (dist < RING[1])], cost[dist < INSIDE]
     return (
         float(np.median(ring)) if len(ring) else float("nan"),
@@ -100,24 +109,21 @@ def cost_near_goal(model, env, seed: int, rng: np.random.Generator, n: int = 60)
 
 
 @torch.no_grad()
-def far_lookalikes(model, env, seeds: list[int], ring: np.ndarray, n: int = 400) -> np.ndarray:
-    """Per task: whether some of ``n`` random rest configurations with the fingertip more
-    than :data:`FAR` from the goal's costs less than the task's median near miss ``ring``
-    (a false minimum a plan can settle in)."""
+def far_lookalikes(
+    model, env, goals: list[tuple], z_goals: torch.Tensor, ring: np.ndarray, n: int = 400
+) -> np.ndarray:
+    """Per goal (:func:`goal_of`, embedded as ``z_goals (G, D)``): whether some of ``n``
+    random rest configurations with the fingertip more than :data:`FAR` from the goal's
+    costs less than the goal's median near miss ``ring`` (a false minimum a plan can settle
+    in)."""
     rng = np.random.default_rng(1)
-    q = np.stack(
-        [rng.uniform(-np.pi, np.pi, n), rng.uniform(-1, 1, n) * reacher_env.JOINT1_LIMIT], 1
-    )
-    obs, tips = [], []
-    for arm in q:
-        env._set_arm(arm)
-        obs.append(env._observe(fresh=True))
-        tips.append(env.fingertip)
-    z, tips = model.encode(torch.as_tensor(np.stack(obs))), np.array(tips)
+    elbow = reacher_env.JOINT1_LIMIT
+    arms = np.stack([rng.uniform(-np.pi, np.pi, n), rng.uniform(-elbow, elbow, n)], 1)
+    obs, tips = rest_arms(env, arms)
+    z = model.encode(torch.as_tensor(obs))
     found = []
-    for seed, near_miss in zip(seeds, ring, strict=True):
-        goal_obs, _, goal_tip = goal_of(env, seed)
-        cost = goal_cost(z, model.encode(torch.as_tensor(goal_obs[None]))).numpy()
+    for (_, _, goal_tip), z_goal, near_miss in zip(goals, z_goals, ring, strict=True):
+        cost = goal_cost(z, z_goal).numpy()
         far = np.linalg.norm(tips - goal_tip, axis=1) > FAR
         found.append(bool((cost[far] < near_miss).any()))
     return np.array(found)
@@ -157,7 +163,8 @@ def main() -> None:
         raise JepalabError(f"{args.run} is a {cfg.env.name!r} run; this diagnosis reads Reacher")
     seeds = list(range(args.seed, args.seed + args.episodes))
     env, rng = reacher_env.ReacherTask(), np.random.default_rng(0)
-    goal_elbow = np.array([goal_of(env, s)[1][1] for s in seeds])
+    goals = [goal_of(env, s) for s in seeds]
+    goal_elbow = np.array([q[1] for _, q, _ in goals])
     groups: dict = {}
     result: dict = {"run": args.run, "episodes": len(seeds), "seed": args.seed}
 
@@ -171,8 +178,12 @@ def main() -> None:
         result["success_rate"] = float(np.mean(success))
         groups = by_fold(goal_elbow, np.array(final_elbow), np.array(success))
 
-    costs = np.array([cost_near_goal(model, env, s, rng) for s in seeds])
-    lookalikes = far_lookalikes(model, env, seeds, costs[:, 0])
+    with torch.no_grad():
+        z_goals = model.encode(torch.as_tensor(np.stack([obs for obs, _, _ in goals])))
+    costs = np.array(
+        [cost_near_goal(model, env, g, z[None], rng) for g, z in zip(goals, z_goals, strict=True)]
+    )
+    lookalikes = far_lookalikes(model, env, goals, z_goals, costs[:, 0])
     for name, group in fold_groups(goal_elbow).items():
         groups.setdefault(name, {"tasks": int(group.sum())})
         groups[name]["goal_cost"] = {
