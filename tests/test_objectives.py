@@ -1,5 +1,8 @@
 """Anti-collapse objectives behave as theory says."""
 
+import math
+
+import pytest
 import torch
 
 from jepalab.world_model import collapse_stats
@@ -98,3 +101,37 @@ def test_keypoint_encoder_outputs_coordinates():
     kp = enc.keypoints(obs)
     assert kp.shape == (3, 6, 2) and kp.abs().max() <= 1.0
     assert enc(obs).shape == (3, 8)
+
+
+def test_time_contrast_is_zero_for_separate_windows_and_chance_for_collapse():
+    """InfoNCE over the next frame: ~0 when each window sits still far from the others,
+    log(candidates) when every embedding is the same (the queue adds candidates)."""
+    from jepalab.world_model import TimeContrast
+
+    b, t, d = 4, 5, 3
+    apart = (10.0 * torch.arange(b, dtype=torch.float32))[:, None, None].expand(b, t, d)
+    assert TimeContrast(d, queue=0)(apart).item() < 1e-6
+    tc = TimeContrast(d, queue=100)
+    same = torch.zeros(b, t, d)
+    candidates = 1 + (b - 1) * (t - 1)  # the successor and the other windows' successors
+    assert tc(same).item() == pytest.approx(math.log(candidates), rel=1e-5)
+    queued = len(tc.queue)
+    assert queued == (b * t + 3) // 4  # every 4th frame
+    assert tc(same).item() == pytest.approx(math.log(candidates + queued), rel=1e-5)
+
+
+def test_time_contrast_pushes_look_alikes_apart():
+    """Two windows that start at the same embedding: gradient descent on the loss moves
+    their frames apart."""
+    from jepalab.world_model import TimeContrast
+
+    z = torch.randn(2, 4, 2) * 0.1
+    z[1, 0] = z[0, 0]
+    z.requires_grad_(True)
+    tc, opt = TimeContrast(2, queue=0), torch.optim.SGD([z], lr=0.1)
+    before = (z[0] - z[1]).norm(dim=-1).mean().item()
+    for _ in range(50):
+        opt.zero_grad()
+        tc(z).backward()
+        opt.step()
+    assert (z[0] - z[1]).norm(dim=-1).mean().item() > 3 * before

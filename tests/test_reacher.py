@@ -147,6 +147,24 @@ def test_stacked_frames_are_encoded_one_at_a_time_with_their_change() -> None:
         make_encoder("keypoints", (16, 16, 6), 9, (4, 4), frames=2)
 
 
+def test_map_encoder_keeps_each_place_in_its_own_numbers() -> None:
+    """cnn-map: the embedding is the last feature map, so a change in one corner of the
+    picture leaves the numbers of the far corner as they were."""
+    import torch
+
+    from jepalab.perception import make_encoder
+
+    enc = make_encoder("cnn-map", (64, 64, 3), 32, (4, 4, 4))  # a 4 x 4 map, 2 channels
+    x = torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8)
+    y = x.clone()
+    y[:, :8, :8] = 255 - y[:, :8, :8]  # the top-left corner
+    zx, zy = (enc(v).reshape(2, 4, 4) for v in (x, y))
+    assert (zx[:, 0, 0] - zy[:, 0, 0]).abs().max() > 0
+    torch.testing.assert_close(zx[:, 3, 3], zy[:, 3, 3], rtol=0, atol=0)
+    with pytest.raises(JepalabError, match="multiple of 16"):
+        make_encoder("cnn-map", (64, 64, 3), 20, (4, 4, 4))
+
+
 def test_bench_planner_reaches_goals_on_the_true_dynamics() -> None:
     """benchmarks/reacher_oracle.py: the bench's planner, given the true simulator as world
     model and the fingertip's true distance as cost, reaches and stops on Reacher goals
@@ -187,6 +205,23 @@ def test_goal_diagnosis_groups_tasks_by_fold_and_counts_mirror_misses() -> None:
     groups = _benchmark_script("reacher_goals").by_fold(goal, final, success)
     assert groups["folded"] == {"tasks": 3, "success": pytest.approx(1 / 3), "mirror_misses": 1}
     assert groups["open"] == {"tasks": 2, "success": 0.5, "mirror_misses": 1}
+
+
+def test_swapped_v_swaps_the_links_of_a_folded_goal() -> None:
+    """benchmarks/reacher_goals.py: the swapped V of a folded goal has its elbow on the
+    line to the goal's fingertip and its fingertip near the goal's elbow, far from the
+    goal's fingertip (in the simulator: the same arm, its links' roles swapped)."""
+    goals = _benchmark_script("reacher_goals")
+    env = ReacherTask()
+    goal_q = np.array([2.23, 2.23])
+    _, (goal_tip,) = goals.rest_arms(env, goal_q[None])
+    swapped = goals.swapped_v(goal_q, goal_tip)
+    _, (tip,) = goals.rest_arms(env, swapped[None])
+    goal_elbow = goals.UPPER_ARM * np.array([np.cos(goal_q[0]), np.sin(goal_q[0])])
+    assert np.linalg.norm(tip - goal_elbow) < 0.02
+    assert np.linalg.norm(tip - goal_tip) > 0.08
+    direction = np.arctan2(goal_tip[1], goal_tip[0])
+    assert abs(np.angle(np.exp(1j * (swapped[0] - direction)))) < 1e-6
 
 
 def _benchmark_script(name: str):

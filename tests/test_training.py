@@ -135,6 +135,22 @@ def test_one_step_training_runs_and_a_bad_prediction_is_named(tmp_path, tiny_dat
         Trainer(cfg)
 
 
+def test_time_contrast_trains_and_a_bad_temperature_is_named(tmp_path, tiny_data):
+    from jepalab.errors import ConfigError
+
+    cfg = tiny_config(
+        tmp_path, "--data.path", str(tiny_data), "--objective.time_contrast_weight", "1"
+    )
+    trainer = Trainer(cfg)
+    trainer.fit(progress=False)
+    assert len(trainer.contrast.queue) > 0  # it ran, and kept embeddings as negatives
+    logged = (tmp_path / "metrics.jsonl").read_text()
+    assert '"time_contrast"' in logged
+    cfg.objective.time_contrast_temperature = 0.0
+    with pytest.raises(ConfigError, match=r"_temperature > 0"):
+        Trainer(cfg)
+
+
 def test_a_non_finite_loss_stops_training_with_a_named_error(
     tmp_path, tiny_data, monkeypatch, capsys
 ):

@@ -54,7 +54,7 @@ class DataConfig:
 class ModelConfig:
     """Perception encoder and world-model predictor."""
 
-    encoder: str = "keypoints"  # keypoints | cnn
+    encoder: str = "keypoints"  # keypoints | cnn | cnn-map (perception/encoder.py)
     channels: tuple[int, ...] = (16, 16, 32)  # the last is the number of keypoints
     pool: int = 2  # average-pool the image by this factor before the convolutions
     embed_dim: int = 32
@@ -87,6 +87,12 @@ class ObjectiveConfig:
     sigreg_projections: int = 64
     ema_momentum: float = 0.99
     idm_weight: float = 1.0  # linear inverse-dynamics auxiliary loss; 0 disables it
+    # Time-contrastive auxiliary loss (world_model/time_contrast.py): each frame's embedding
+    # nearer its successor than other frames', so look-alikes far apart in time are pulled
+    # apart. 0 disables it.
+    time_contrast_weight: float = 0.0
+    time_contrast_temperature: float = 1.0  # divides squared embedding distances
+    time_contrast_queue: int = 4096  # recent embeddings kept as extra negatives
     # What the predictor learns from: "rollout" predicts every frame of a window open loop
     # from the first, as the planner uses it; "one-step" predicts each frame from the
     # encoding of the one before (teacher forcing). On Reacher one-step kept more of the arm

@@ -1,6 +1,6 @@
 """Perception: observation x -> state embedding s = Enc(x).
 
-Two encoders behind one factory, both small enough to train on a CPU:
+Three encoders behind one factory, all small enough to train on a CPU:
 
 * ``keypoints`` (default): convolutions, then a spatial soft-argmax per channel (Levine
   et al. 2016, "deep spatial autoencoders"): each channel becomes the expected (x, y) of
@@ -8,6 +8,8 @@ Two encoders behind one factory, both small enough to train on a CPU:
   embedding space follow distances in the world, which is what a planner minimising a
   distance wants; a plain CNN learns the same far more slowly.
 * ``cnn``: strided convolutions with coordinate channels (CoordConv) and a linear head.
+* ``cnn-map``: the same convolutions; the embedding is the last feature map itself,
+  squeezed by a 1x1 convolution, so each number describes one place in the picture.
 
 Observations of ``frames > 1`` pictures stacked on the channel axis (a world whose state
 includes speed, e.g. the MuJoCo Reacher) are encoded a picture at a time by one shared
@@ -71,19 +73,51 @@ class CNNEncoder(nn.Module):
         in_ch = c + (2 if coord_channels else 0)
         self.conv = nn.Sequential(*conv_stack(in_ch, channels, (2,) * len(channels), pool))
         with torch.no_grad():
-            flat = self.conv(torch.zeros(1, c + 2 * coord_channels, h, w))
-        self.head = nn.Linear(flat.numel(), embed_dim)
+            fmap = self.conv(torch.zeros(1, c + 2 * coord_channels, h, w))
+        self.head = self.make_head(tuple(fmap.shape[1:]), embed_dim)
         if coord_channels:
             ys = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(1, 1, h, w)
             xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(1, 1, h, w)
             self.register_buffer("coords", torch.cat([xs, ys], 1), persistent=False)
+
+    def make_head(self, fmap: tuple[int, int, int], embed_dim: int) -> nn.Module:
+        """The layer from the last feature map ``(C, h, w)`` to the embedding."""
+        c, h, w = fmap
+        return nn.Linear(c * h * w, embed_dim)
+
+    def embed(self, fmap: torch.Tensor) -> torch.Tensor:
+        """``(N, C, h, w)`` -> ``(N, D)``."""
+        return self.head(fmap.flatten(1))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         check_obs_shape(obs, self.obs_shape)
         x = to_float_images(obs)
         if self.coord_channels:
             x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)
-        return self.head(self.conv(x).flatten(1))
+        return self.embed(self.conv(x))
+
+
+class MapEncoder(CNNEncoder):
+    """:class:`CNNEncoder` whose embedding is its last feature map, squeezed to ``k``
+    channels by a 1x1 convolution and flattened: ``(N, H, W, C)`` uint8 -> ``(N, D)``,
+    ``D = k h w`` (as DINO-WM plans on patch features, not one vector per picture).
+
+    Each number then describes one place in the picture (its receptive field), where a
+    linear head over the whole map may mix places. On the Reacher that alone did not keep
+    a folded arm's look-alike far away in embedding (BENCHMARKS, Reacher, session 27).
+    """
+
+    def make_head(self, fmap: tuple[int, int, int], embed_dim: int) -> nn.Module:
+        c, h, w = fmap
+        if embed_dim % (h * w):
+            raise JepalabError(
+                f"the cnn-map encoder's embedding is its {h}x{w} feature map: embed_dim "
+                f"(per picture) must be a multiple of {h * w}, got {embed_dim}"
+            )
+        return nn.Conv2d(c, embed_dim // (h * w), 1)
+
+    def embed(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.head(fmap).flatten(1)
 
 
 class KeypointEncoder(nn.Module):
@@ -147,7 +181,7 @@ class StackedFrames(nn.Module):
         return torch.cat([e[:, -1], *(e[:, 1:] - e[:, :-1]).flip(1).unbind(1)], -1)
 
 
-ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder}
+ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder, "cnn-map": MapEncoder}
 
 
 def make_encoder(

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from ..config import RunConfig, from_dict, save_config
 from ..data import EpisodeDataset, WindowDataset, split_episodes
 from ..errors import CheckpointError, ConfigError, DataError, JepalabError
-from ..world_model import InverseDynamics, WorldModel, collapse_stats
+from ..world_model import InverseDynamics, TimeContrast, WorldModel, collapse_stats
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
     load_optimizer,
@@ -105,13 +105,16 @@ def jepa_loss(
     idm_weight: float,
     gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
     one_step: bool = False,
+    contrast: TimeContrast | None = None,
+    contrast_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D)).
 
     ``gather`` (data parallel): concatenates every rank's embeddings, so that the
     regulariser's batch statistics cover the global batch as they would in one process.
     ``one_step``: predict each frame from the encoding of the one before (teacher forcing)
-    instead of open loop from the first."""
+    instead of open loop from the first. ``contrast``: add its time-contrastive loss at
+    ``contrast_weight``."""
     if model.scene is None:
         z = model.encode(obs)
     else:
@@ -139,6 +142,10 @@ def jepa_loss(
         idm_loss = (idm(z[:, :-1], z[:, 1:]) - actions).pow(2).mean()
         loss = loss + idm_weight * idm_loss
         terms["idm"] = idm_loss.item()
+    if contrast is not None:
+        contrast_loss = contrast(z, enqueue=z_all)
+        loss = loss + contrast_weight * contrast_loss
+        terms["time_contrast"] = contrast_loss.item()
     terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())
     return loss, terms, z
 
@@ -193,6 +200,17 @@ class Trainer:
                 f"objective.prediction must be one of {PREDICTIONS}, "
                 f"got '{cfg.objective.prediction}'"
             )
+        o = cfg.objective
+        if (
+            o.time_contrast_weight < 0
+            or o.time_contrast_temperature <= 0
+            or o.time_contrast_queue < 0
+        ):
+            raise ConfigError(
+                "objective.time_contrast_weight and _queue must be >= 0 and "
+                f"_temperature > 0, got {o.time_contrast_weight}, {o.time_contrast_queue}, "
+                f"{o.time_contrast_temperature}"
+            )
         self._setup(cfg, dist)
         self.loss_fn = self._compiled(jepa_loss)
         data = EpisodeDataset(cfg.data_path)
@@ -208,6 +226,11 @@ class Trainer:
         self.idm = (
             InverseDynamics(cfg.model.embed_dim, self.action_dim)
             if cfg.objective.idm_weight > 0
+            else None
+        )
+        self.contrast = (
+            TimeContrast(cfg.model.embed_dim, o.time_contrast_temperature, o.time_contrast_queue)
+            if o.time_contrast_weight > 0
             else None
         )
         self._prepare()
@@ -247,6 +270,8 @@ class Trainer:
         """Place the modules, make them identical on every rank, build the optimiser."""
         for m in self._modules().values():
             m.to(self.device)
+        if self.contrast is not None:  # no parameters, nothing to save: not a module above
+            self.contrast.to(self.device)
         # Gradients are averaged by hand over every trainable parameter rather than with
         # DistributedDataParallel: DDP only syncs what runs through its wrapper's forward(),
         # but the loss calls model.encode/rollout, the objective and the inverse-dynamics
@@ -408,6 +433,8 @@ class Trainer:
             self.cfg.objective.idm_weight,
             gather_batch if self.dist.world_size > 1 else None,
             one_step=self.cfg.objective.prediction == "one-step",
+            contrast=self.contrast,
+            contrast_weight=self.cfg.objective.time_contrast_weight,
         )
         return loss, terms, z.flatten(0, 1)
 
