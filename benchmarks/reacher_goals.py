@@ -13,7 +13,10 @@ rest apart near each goal: for configurations jittered around the goal's joints,
 median cost of those whose fingertip lies 2.5-4 cm from the goal's (a near miss, just
 outside the success radius of 3 cm) and of those within 1.5 cm; and the share of goals
 for which one of 400 random configurations with the fingertip more than 8 cm away costs
-less than that near miss (a false minimum a plan can settle in). ``reacher_dynamics.py``
+less than that near miss (a false minimum a plan can settle in); and the cost of each
+goal's *swapped V* basin (:func:`swapped_v_cost`, the false minimum the folded misses
+settle in) over that near miss: its median, and the share of goals where it is below 1.
+``reacher_dynamics.py``
 ranks the dataset's frames by the same cost, all goals pooled; here the arms are rendered
 around the evaluation's own goals, folded and open apart.
 
@@ -48,6 +51,7 @@ FOLDED = 1.75  # rad of elbow bend from which a goal counts as folded
 RING = (0.025, 0.04)  # m from the goal's fingertip: just outside the success radius
 INSIDE = 0.015  # m: well inside it
 FAR = 0.08  # m: a look-alike this far away is a false minimum of the goal cost
+UPPER_ARM = 0.1  # m, shoulder to elbow (Reacher-v5's first link)
 
 
 def fold_groups(goal_elbow: np.ndarray) -> dict[str, np.ndarray]:
@@ -129,6 +133,39 @@ def far_lookalikes(
     return np.array(found)
 
 
+def swapped_v(goal_q: np.ndarray, goal_tip: np.ndarray) -> np.ndarray:
+    """The *swapped V* of a goal (joint angles ``(2,)``, fingertip ``(2,)``): the arm whose
+    upper link points at the goal's fingertip and whose forearm points from there at the
+    goal's elbow, i.e. the goal's picture with the links' roles swapped. For a folded
+    goal it covers nearly the same pixels with the fingertip 10-13 cm away."""
+    elbow = UPPER_ARM * np.array([np.cos(goal_q[0]), np.sin(goal_q[0])])
+    q1 = float(np.arctan2(goal_tip[1], goal_tip[0]))
+    to_elbow = elbow - UPPER_ARM * np.array([np.cos(q1), np.sin(q1)])
+    q2 = float(np.angle(np.exp(1j * (np.arctan2(to_elbow[1], to_elbow[0]) - q1))))
+    return np.array([q1, np.clip(q2, -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)])
+
+
+@torch.no_grad()
+def swapped_v_cost(
+    model, env, goals: list[tuple], z_goals: torch.Tensor, reach: float = 0.45
+) -> np.ndarray:
+    """Per goal (:func:`goal_of`, embedded as ``z_goals (G, D)``): the least goal cost at
+    rest within ``reach`` rad of each joint of its :func:`swapped_v` (a 7 x 7 grid), among
+    arms with the fingertip over :data:`FAR` from the goal's: the floor of the false basin,
+    which lies up to 0.3 rad from the exact swap."""
+    offsets = np.linspace(-reach, reach, 7)
+    grid = np.stack(np.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
+    found = []
+    for (_, goal_q, goal_tip), z_goal in zip(goals, z_goals, strict=True):
+        arms = swapped_v(goal_q, goal_tip) + grid
+        arms[:, 1] = np.clip(arms[:, 1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
+        obs, tips = rest_arms(env, arms)
+        cost = goal_cost(model.encode(torch.as_tensor(obs)), z_goal[None]).numpy()
+        far = np.linalg.norm(tips - goal_tip, axis=1) > FAR
+        found.append(float(cost[far].min()) if far.any() else float("nan"))
+    return np.array(found)
+
+
 @contextmanager
 def recording_tasks() -> Iterator[list]:
     """Every ``ReacherTask`` that starts a task inside the block, in order (evaluation
@@ -184,12 +221,15 @@ def main() -> None:
         [cost_near_goal(model, env, g, z[None], rng) for g, z in zip(goals, z_goals, strict=True)]
     )
     lookalikes = far_lookalikes(model, env, goals, z_goals, costs[:, 0])
+    swapped = swapped_v_cost(model, env, goals, z_goals) / costs[:, 0]
     for name, group in fold_groups(goal_elbow).items():
         groups.setdefault(name, {"tasks": int(group.sum())})
         groups[name]["goal_cost"] = {
             "near_miss_2.5_4cm": float(np.nanmedian(costs[group, 0])),
             "inside_1.5cm": float(np.nanmedian(costs[group, 1])),
             "far_lookalike_share": float(lookalikes[group].mean()),
+            "swapped_v_over_near_miss": float(np.nanmedian(swapped[group])),
+            "swapped_v_below_near_miss_share": float((swapped[group] < 1).mean()),
         }
     result.update(by_goal_fold=groups, folded_from_rad=FOLDED, seconds=time.perf_counter() - t0)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
