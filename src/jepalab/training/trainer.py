@@ -193,6 +193,7 @@ class Trainer:
     """Owns the model, objective, optimiser and data of one training run."""
 
     kind = KIND
+    contrast: TimeContrast | None = None  # the world model's time-contrastive term, if on
 
     def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
         if cfg.objective.prediction not in PREDICTIONS:  # before any folder or data
