@@ -83,9 +83,10 @@ def goal_of(env, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def rest_arms(env, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pictures ``(N, H, W, 6)`` and fingertips ``(N, 2)`` of the arm at rest at each of the
-    joint angles ``arms (N, 2)``."""
+    joint angles ``arms (N, 2)``, the elbow clipped to the range tasks draw it from."""
     obs, tips = [], []
     for q in arms:
+        q = np.array([q[0], np.clip(q[1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)])
         env._set_arm(q)
         obs.append(env._observe(fresh=True))
         tips.append(env.fingertip)
@@ -100,9 +101,7 @@ def cost_near_goal(
     ``z_goal (1, D)``): those with the fingertip in :data:`RING` and within :data:`INSIDE`
     (NaN where none fell there)."""
     _, goal_q, goal_tip = goal
-    arms = goal_q + rng.normal(0.0, 0.25, (n, 2))
-    arms[:, 1] = np.clip(arms[:, 1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
-    obs, tips = rest_arms(env, arms)
+    obs, tips = rest_arms(env, goal_q + rng.normal(0.0, 0.25, (n, 2)))
     cost = goal_cost(model.encode(torch.as_tensor(obs)), z_goal).numpy()
     dist = np.linalg.norm(tips - goal_tip, axis=1)
     ring, inside = cost[(dist > RING[0]) & (dist < RING[1])], cost[dist < INSIDE]
@@ -157,9 +156,7 @@ def swapped_v_cost(
     grid = np.stack(np.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
     found = []
     for (_, goal_q, goal_tip), z_goal in zip(goals, z_goals, strict=True):
-        arms = swapped_v(goal_q, goal_tip) + grid
-        arms[:, 1] = np.clip(arms[:, 1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)
-        obs, tips = rest_arms(env, arms)
+        obs, tips = rest_arms(env, swapped_v(goal_q, goal_tip) + grid)
         cost = goal_cost(model.encode(torch.as_tensor(obs)), z_goal[None]).numpy()
         far = np.linalg.norm(tips - goal_tip, axis=1) > FAR
         found.append(float(cost[far].min()) if far.any() else float("nan"))

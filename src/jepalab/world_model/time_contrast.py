@@ -5,11 +5,10 @@ when they look alike, however far apart they are in the world: on the Reacher a 
 arm and its "swapped V" (elbow where the fingertip was, fingertip where the elbow was) lie
 closer than an arm 3 cm off for most folded goals (in raw pixels they are about as far;
 BENCHMARKS, Reacher, session 27), and a planner minimising embedding distance settles in
-the wrong one. This
-term asks, through the encoder, that each frame's embedding be nearer its successor than
-the embeddings of other frames (InfoNCE, as in time-contrastive networks and CPC, on the
-planner's own squared distance), so that pictures that are far apart in time are pushed
-apart wherever they are confused.
+the wrong one. This term asks, through the encoder, that each frame's embedding be nearer
+its successor than the embeddings of other frames (InfoNCE, as in time-contrastive
+networks and CPC, on the planner's own squared distance), so that pictures that are far
+apart in time are pushed apart wherever they are confused.
 
 Negatives are the batch's other windows and a queue of recent embeddings (MoCo): many
 negatives, so that rare look-alikes meet each other often enough to be told apart.
