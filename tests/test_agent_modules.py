@@ -13,9 +13,10 @@ from torch import nn
 from jepalab.actor import MPC, ActionBounds, PlannerConfig, make_planner
 from jepalab.actor.policy import Mode1Policy, distill
 from jepalab.agent import Agent
-from jepalab.config import RunConfig
+from jepalab.config import AgentConfig, RunConfig
+from jepalab.configurator.detour import Detours
 from jepalab.cost import STEP_COST, Critic, GoalEnergy, goal_cost, train_critic
-from jepalab.errors import JepalabError
+from jepalab.errors import ConfigError, JepalabError
 from jepalab.memory import ShortTermMemory
 from jepalab.world_model import WorldModel
 
@@ -93,15 +94,18 @@ class DetourCritic(nn.Module):
         return torch.where(same_side, straight, via_gap)
 
 
-def _drive(energy: GoalEnergy, steps: int) -> torch.Tensor:
+def _drive(energy: GoalEnergy, steps: int, detours: Detours | None = None) -> torch.Tensor:
     """Receding-horizon control in the wall world with a 2-step horizon."""
     bounds = ActionBounds((-1.0, -1.0), (1.0, 1.0), max_norm=1.0)
     config = PlannerConfig(horizon=2, action_repeat=1, samples=128, elites=16, iterations=4)
     mpc = MPC(make_planner(Wall(), energy, bounds, config))
     z, goal = torch.tensor([[-2.0, 3.0]]), torch.tensor([[2.0, 3.0]])
     mpc.reset(1)
+    if detours is not None:
+        detours.reset(goal)
     for _ in range(steps):
-        z = Wall().rollout(z, mpc.act(z, goal)[:, None])[:, -1]
+        aim = goal if detours is None else detours.goals(z)
+        z = Wall().rollout(z, mpc.act(z, aim)[:, None])[:, -1]
     return (z - goal).norm(dim=-1)
 
 
@@ -110,6 +114,56 @@ def test_critic_as_terminal_cost_lets_a_short_horizon_find_the_door():
     assert float(_drive(GoalEnergy(1.0, 0.0), 20)) > 3.0
     with_critic = GoalEnergy(0.0, 0.0, critic=DetourCritic(), critic_weight=1.0)
     assert float(_drive(with_critic, 20)) < 0.5
+
+
+def _detours(bank: list[list[float]], **settings: float) -> Detours:
+    config = AgentConfig(detour_patience=3, detour_steps=6, detour_cost=0.01, detour_rest=0.5)
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return Detours(torch.tensor(bank), 1.0, config)
+
+
+def test_a_detour_frees_a_short_horizon_pressed_against_a_wall():
+    # Pressed into the wall the point rests off the goal; a remembered state beyond the
+    # wall's end (the gap) is somewhere else to start from, and from there the goal is near.
+    detours = _detours([[0.0, 0.0]])
+    assert float(_drive(GoalEnergy(1.0, 0.0), 30, detours)) < 0.5
+    assert detours.taken.tolist() == [1]
+
+
+def test_detours_wait_for_a_rest_off_the_goal_and_then_return_to_it():
+    detours = _detours([[10.0, 10.0]], detour_steps=2)
+    goal = torch.zeros(3, 2)
+    detours.reset(goal)
+    aims = []
+    for t in range(8):
+        # resting off the goal, resting at the goal, moving off the goal
+        z = torch.tensor([[1.0, 0.0], [0.0, 0.0], [2.0 * t, 5.0]])
+        aims.append(detours.goals(z).clone())
+    away = [bool((a[0] == 10.0).all()) for a in aims]
+    # two decisions fill the window, then 3 without progress: the 5th and 6th go away
+    assert away == [False, False, False, False, True, True, False, False]
+    assert all((a[1:] == goal[1:]).all() for a in aims)
+    assert detours.taken.tolist() == [1, 0, 0]
+    detours.keep(torch.tensor([False, True, True]))
+    assert detours.goals(torch.zeros(2, 2)).shape == (2, 2) and detours.taken.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("detour_patience", -1), ("detour_steps", 0), ("detour_rest", 0.0), ("detour_bank", 1)],
+)
+def test_bad_detour_settings_are_refused(name, value):
+    with pytest.raises(ConfigError, match=f"agent.{name}"):
+        _detours([[0.0, 0.0]], **{name: value})
+
+
+def test_detours_bank_dataset_frames_and_measure_one_step(tiny_model):
+    model, cfg, _ = tiny_model
+    cfg.agent.detour_patience, cfg.agent.detour_bank = 2, 16
+    detours = Detours.from_dataset(model, cfg.data_path, cfg.agent)
+    assert detours.bank.shape[1] == model.embed_dim and 8 < len(detours.bank) <= 16
+    assert detours.step > 0
 
 
 def _wall_experience(episodes: int, seed: int) -> ShortTermMemory:

@@ -14,6 +14,7 @@ from jepalab.eval.surprise import (
     auroc,
     flagged_moments,
     frame_surprise,
+    more_surprising,
     score_pairs,
     stream_surprise,
 )
@@ -260,3 +261,15 @@ def test_a_checkpoint_from_before_the_predictor_option_loads_as_a_window(tmp_pat
     cfg.train.steps += 1
     with pytest.raises(CheckpointError, match=r"predates video\.predictor"):
         VideoTrainer(cfg).fit(resume=True, progress=False)
+
+
+def test_a_tie_of_peaks_in_the_shared_prefix_is_broken_by_what_follows():
+    """Matched clips peak on the same frame before they differ: the mean decides, and a
+    tie in both is not a win."""
+    possible = np.array([[0.0, 0.0, 9.0, 1.0, 1.0], [0.0, 0.0, 9.0, 1.0, 1.0]])
+    impossible = np.array([[0.0, 0.0, 9.0, 1.0, 3.0], [0.0, 0.0, 9.0, 1.0, 1.0]])
+    assert more_surprising(impossible, possible, 2, "max").tolist() == [True, False]
+    assert more_surprising(possible, impossible, 2, "max").tolist() == [False, False]
+    # under the mean, a tie is broken by the peak
+    flat, peaked = np.array([[0.0, 2.0, 2.0]]), np.array([[0.0, 3.0, 1.0]])
+    assert more_surprising(peaked, flat, 1, "mean").tolist() == [True]

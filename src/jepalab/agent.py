@@ -14,6 +14,9 @@ Mode-1; Mode-2 takes over, per environment, where Mode-1 is unsure (its ensemble
 by more than ``agent.max_spread``) or stuck (the cost to come has not improved for
 ``agent.patience`` decisions). :attr:`Agent.mode_counts` counts which mode acted.
 
+With :class:`~jepalab.configurator.detour.Detours`, Mode-2 that has come to rest off the
+goal aims at a remembered state for a while, then at the goal again from there.
+
 With a :class:`~jepalab.safety.SafetyGate` the agent **abstains** where it does not know:
 when the goal or the start of a task looks unfamiliar, or when the world surprises its model
 (see :mod:`jepalab.safety`); with a hazard probe, also when the goal is in a forbidden
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +41,9 @@ from .errors import JepalabError
 from .safety import SURPRISE_WINDOW, SafetyGate
 from .world_model import WorldModel
 from .world_model.predictor_ensemble import PredictorEnsemble
+
+if TYPE_CHECKING:  # the configurator package imports this module
+    from .configurator.detour import Detours
 
 MODES = ("auto", "mode1", "mode2")
 
@@ -54,6 +61,7 @@ class Agent:
         gate: SafetyGate | None = None,
         hazard: HazardProbe | None = None,
         ensemble: PredictorEnsemble | None = None,
+        detours: Detours | None = None,
     ) -> None:
         if cfg.agent.mode not in MODES:
             raise JepalabError(f"agent.mode must be one of {MODES}, got '{cfg.agent.mode}'")
@@ -69,6 +77,7 @@ class Agent:
         spread = ensemble.spread if ensemble is not None else None
         self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner, spread))
         self.critic, self.policy, self.gate, self.hazard = critic, policy, gate, hazard
+        self.detours = detours
         self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
         # a Mode-1 decision, (E, H, W, C) images and (E, D) goals -> (z, action, spread)
@@ -106,9 +115,10 @@ class Agent:
         gate: SafetyGate | None = None,
         hazard: HazardProbe | None = None,
         ensemble: PredictorEnsemble | None = None,
+        detours: Detours | None = None,
     ) -> Agent:
         """An agent whose actions respect ``env``'s action space (and norm limit, if any)."""
-        return cls(model, cfg, bounds_for(env), critic, policy, gate, hazard, ensemble)
+        return cls(model, cfg, bounds_for(env), critic, policy, gate, hazard, ensemble, detours)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, env) -> Agent:
@@ -157,6 +167,8 @@ class Agent:
         self._planned = torch.zeros(num_envs, dtype=torch.bool)
         self._best = torch.full((num_envs,), float("inf"))
         self._since = torch.zeros(num_envs, dtype=torch.long)
+        if self.detours is not None:
+            self.detours.reset(self.z_goal)
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the environments where the ``(E,)`` bool ``mask`` is false (finished episodes)."""
@@ -174,6 +186,8 @@ class Agent:
             self._last = (z[m], a[m], None if scene is None else scene[m])
         self._surprise = [e[m] for e in self._surprise]
         self._task_ids = self._task_ids[m]
+        if self.detours is not None:
+            self.detours.keep(m)
 
     @property
     def deciding(self) -> bool:
@@ -226,7 +240,8 @@ class Agent:
             if scene is None and encoded is None:
                 scene = self.model.scene_map(images)
             # a warm start is only valid where Mode-2 made the previous decision as well
-            planned = self.mpc.act(z, self.z_goal, reset=~self._planned, scene=scene)
+            goal = self.z_goal if self.detours is None else self.detours.goals(z)
+            planned = self.mpc.act(z, goal, reset=~self._planned, scene=scene)
             action = planned if plan.all() else torch.where(plan[:, None], planned, action)
         self._planned = plan
         self._last = (z, action, scene)

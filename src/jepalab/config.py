@@ -182,6 +182,16 @@ class AgentConfig:
     # Mode-2's work has evicted them from the caches, 256 cost 0.31 ms a decision, 128 0.26
     # (torch.compile, 2 cores). On validation seeds 128 acted as well as 256.
     mode1_hidden: int = 128
+    # Detours (configurator/detour.py): where Mode-2 has rested off the goal for this many
+    # decisions (0: never), it aims at a remembered state for detour_steps decisions, then
+    # at the goal again. Resting: moved less than detour_rest typical steps (the median
+    # squared embedding change of one step) over two decisions, the goal cost not falling
+    # by 5% and above detour_cost typical steps. Targets: detour_bank dataset frames.
+    detour_patience: int = 0
+    detour_steps: int = 15
+    detour_cost: float = 0.3
+    detour_rest: float = 1.0
+    detour_bank: int = 2000
     hazard_steps: int = 3000  # training steps of the hazard probe (bench agent, Hazard Rooms)
     ensemble_steps: int = 1000  # training steps of the predictor ensemble (bench agent)
     # planner.risk of the risk-averse planner bench agent measures: the spread of a step is

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .config import RunConfig, save_config
+from .configurator.detour import Detours
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
@@ -97,10 +98,17 @@ def evaluate(
     model: WorldModel, cfg: RunConfig, progress: bool = True, learned: Learned | None = None
 ) -> EvalResult:
     """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
-    uses the ``learned`` modules (critic, Mode-1, high level, gate, hazard probe, ensemble)."""
+    uses the ``learned`` modules (critic, Mode-1, high level, gate, hazard probe, ensemble,
+    detours); with ``agent.detour_patience`` and no detours given, they are banked from the
+    run's dataset."""
     seed_range = None
     if cfg.data_path.exists():
-        seed_range = EpisodeDataset(cfg.data_path).seed_range
+        with EpisodeDataset(cfg.data_path) as ds:
+            seed_range = ds.seed_range
+    learned = learned or Learned()
+    if cfg.agent.detour_patience and learned.detours is None:
+        detours = Detours.from_dataset(model, cfg.data_path, cfg.agent, cfg.train.seed)
+        learned = dataclasses.replace(learned, detours=detours)
     out = Path(cfg.out_dir) / "eval"
     return evaluate_model(model, cfg, out, seed_range, progress, learned)
 
@@ -114,6 +122,37 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def evaluate_trained(
+    cfg: RunConfig, checkpoint: str | Path, progress: bool = True
+) -> dict[str, Any]:
+    """:func:`run_all`'s summary for a world model trained before: ``checkpoint`` (a file or
+    run folder) evaluated under ``cfg``'s planner, agent and evaluation settings, with its
+    own model settings and dataset; the training figures are read from its run's
+    ``metrics.json``."""
+    t0 = time.perf_counter()
+    model, saved = load_world_model(checkpoint)
+    cfg = copy.deepcopy(cfg)
+    cfg.model, cfg.data = saved.model, saved.data
+    if not cfg.data.path:  # the dataset in the trained run's folder
+        cfg.data.path = str(saved.data_path)
+    run = Path(checkpoint)
+    run = run if run.is_dir() else run.parent.parent  # <run>/checkpoints/last.safetensors
+    metrics = run / "metrics.json"
+    trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+    result = evaluate(model, cfg, progress)
+    summary = {
+        **result.to_dict(),
+        **{k: trained.get(k) for k in ("collect_seconds", "train_seconds", "train_steps", "val")},
+        "seconds": time.perf_counter() - t0,
+        "machine": machine(),
+        "checkpoint": str(checkpoint),
+    }
+    if "rollout_tuning" in trained:
+        summary["rollout_tuning"] = trained["rollout_tuning"]
+    atomic_write_text(Path(cfg.out_dir) / "metrics.json", json.dumps(summary, indent=2))
+    return summary
 
 
 def run_all(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:

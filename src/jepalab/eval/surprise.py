@@ -2,8 +2,9 @@
 
 * :func:`frame_surprise` — clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)``.
 * :func:`score_pairs` — on matched possible/impossible pairs: pairwise relative accuracy
-  (the impossible clip is the more surprising one), single-clip detection AUROC, and
-  localisation (the impossible clip's surprise peak within 2 frames of the violation).
+  (the impossible clip is the more surprising one, :func:`more_surprising`), single-clip
+  detection AUROC, and localisation (the impossible clip's surprise peak within 2 frames
+  of the violation).
 * :func:`stream_surprise` — per-frame surprise of a video of any length, chunk by chunk;
   :func:`surprise_report` writes it as CSV and a plot and lists the flagged moments.
 """
@@ -57,6 +58,21 @@ def clip_scores(surprise: np.ndarray, context: int, temporal: str) -> np.ndarray
     return e.max(1) if temporal == "max" else e.mean(1)
 
 
+def more_surprising(a: np.ndarray, b: np.ndarray, context: int, temporal: str) -> np.ndarray:
+    """Per-frame surprise of matched clips ``(N, T)`` -> ``(N,)`` bool: clip ``a`` of each
+    pair is the more surprising one.
+
+    The clip scores (``temporal``) decide; where they tie, the other aggregation does (the
+    mean for ``max``, the max for ``mean``). The two clips of a pair are identical up to
+    the violation, so when the peak lies in that shared prefix (a hard bounce before
+    anything differs) the peaks are exactly equal and say nothing about what follows; the
+    mean then weighs what does differ. A tie in both is not a win."""
+    sa, sb = clip_scores(a, context, temporal), clip_scores(b, context, temporal)
+    other = "mean" if temporal == "max" else "max"
+    oa, ob = clip_scores(a, context, other), clip_scores(b, context, other)
+    return (sa > sb) | ((sa == sb) & (oa > ob))
+
+
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Probability that a random positive scores above a random negative (ties count half).
 
@@ -77,7 +93,7 @@ def score_pairs(
     e_imp = frame_surprise(model, pairs.impossible, spatial)
     s_pos = clip_scores(e_pos, model.context, temporal)
     s_imp = clip_scores(e_imp, model.context, temporal)
-    right = s_imp > s_pos
+    right = more_surprising(e_imp, e_pos, model.context, temporal)
     peak = e_imp[:, model.context :].argmax(1) + model.context
     localised = np.abs(peak - pairs.frame) <= LOCALIZATION_FRAMES
     return {
