@@ -69,6 +69,8 @@ def test_demo_end_to_end(tmp_path):
     figures = json.loads(bench.read_text())
     assert figures["episodes"] == 2 and figures["train_seconds"] == metrics["train_seconds"]
     assert figures["checkpoint"] == str(out)
+    r = jepalab("bench", "reacher", "--checkpoint", str(out), "--out", str(bench))
+    assert r.returncode == 2 and "world model of 'two-rooms'" in r.stderr, r.stderr
 
     # The agent with a critic and a Mode-1 policy (untrained: this checks the wiring).
     from jepalab.actor import ActionBounds, Mode1Policy, save_policy

@@ -25,6 +25,7 @@ from .configurator.detour import Detours
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
+from .errors import DataError, JepalabError
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .eval.evaluate import Learned
@@ -133,6 +134,11 @@ def evaluate_trained(
     ``metrics.json``."""
     t0 = time.perf_counter()
     model, saved = load_world_model(checkpoint)
+    if saved.env.name != cfg.env.name:
+        raise JepalabError(
+            f"{checkpoint} is a world model of {saved.env.name!r}; this evaluation is in "
+            f"{cfg.env.name!r}"
+        )
     cfg = copy.deepcopy(cfg)
     cfg.model, cfg.data = saved.model, saved.data
     if not cfg.data.path:  # the dataset in the trained run's folder
@@ -140,7 +146,10 @@ def evaluate_trained(
     run = Path(checkpoint)
     run = run if run.is_dir() else run.parent.parent  # <run>/checkpoints/last.safetensors
     metrics = run / "metrics.json"
-    trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+    try:
+        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{metrics}: not a readable run summary ({err})") from err
     result = evaluate(model, cfg, progress)
     summary = {
         **result.to_dict(),
