@@ -3,7 +3,7 @@
 A receding-horizon planner descends the goal cost a short horizon at a time. Where that
 cost has a false minimum, or where the horizon sees no way down, the agent comes to rest
 off the goal, and since every short plan from there costs more before it would cost
-less, it stays. (On the MuJoCo Reacher, BENCHMARKS session 29: arms parked 15-20 cm from
+less, it stays. (On the MuJoCo Reacher, BENCHMARKS session 29: arms parked far from
 an open goal, and folded goals whose *swapped V* the encoder draws nearly alike.) The
 Configurator notices and changes the agent's immediate goal: for ``steps`` decisions
 Mode-2 aims at a state drawn from the agent's memory of the world (embeddings of frames
