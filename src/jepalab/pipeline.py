@@ -131,7 +131,7 @@ def evaluate_trained(
     """:func:`run_all`'s summary for a world model trained before: ``checkpoint`` (a file or
     run folder) evaluated under ``cfg``'s planner, agent and evaluation settings, with its
     own model settings and dataset; the training figures are read from its run's
-    ``metrics.json``."""
+    ``metrics.json``, stage two's from the checkpoint."""
     t0 = time.perf_counter()
     model, saved = load_world_model(checkpoint)
     if saved.env.name != cfg.env.name:
@@ -151,15 +151,30 @@ def evaluate_trained(
     except (OSError, ValueError) as err:
         raise DataError(f"{metrics}: not a readable run summary ({err})") from err
     result = evaluate(model, cfg, progress)
+    keys = ("collect_seconds", "train_seconds", "train_steps", "val")
+    training = {k: trained.get(k) for k in keys}
+    return _summary(cfg, result, training, checkpoint, t0)
+
+
+def _summary(
+    cfg: RunConfig,
+    result: EvalResult,
+    training: dict[str, Any],
+    checkpoint: str | Path,
+    t0: float,
+) -> dict[str, Any]:
+    """The evaluation ``result``, the ``training`` figures and the run's facts as one
+    summary, written to ``<out_dir>/metrics.json``."""
     summary = {
         **result.to_dict(),
-        **{k: trained.get(k) for k in ("collect_seconds", "train_seconds", "train_steps", "val")},
+        **training,
         "seconds": time.perf_counter() - t0,
         "machine": machine(),
         "checkpoint": str(checkpoint),
     }
-    if "rollout_tuning" in trained:
-        summary["rollout_tuning"] = trained["rollout_tuning"]
+    tuning = read_checkpoint(checkpoint, KIND)[1].get("rollout_tuning")
+    if tuning:  # stage two's errors before and after (and how its agent did, if it played)
+        summary["rollout_tuning"] = tuning
     atomic_write_text(Path(cfg.out_dir) / "metrics.json", json.dumps(summary, indent=2))
     return summary
 
@@ -172,18 +187,10 @@ def run_all(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     collect_s = time.perf_counter() - t0
     trained = train(cfg, progress=progress)
     result = evaluate(trained.model, cfg, progress)
-    summary = {
-        **result.to_dict(),
+    training = {
         "collect_seconds": collect_s,
         "train_seconds": trained.train_seconds,
         "train_steps": trained.steps,
         "val": trained.final,
-        "seconds": time.perf_counter() - t0,
-        "machine": machine(),
-        "checkpoint": str(trained.checkpoint),
     }
-    tuning = read_checkpoint(trained.checkpoint, KIND)[1].get("rollout_tuning")
-    if tuning:  # stage two's errors before and after (and how its agent did, if it played)
-        summary["rollout_tuning"] = tuning
-    atomic_write_text(Path(cfg.out_dir) / "metrics.json", json.dumps(summary, indent=2))
-    return summary
+    return _summary(cfg, result, training, trained.checkpoint, t0)

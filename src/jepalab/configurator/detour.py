@@ -86,14 +86,14 @@ class Detours:
             pool = np.concatenate([np.arange(a, b - 1) for a, b in itertools.pairwise(starts)])
             if len(pool) == 0:
                 raise DataError(f"{path}: no episode has two frames to measure a step on")
-            first = np.sort(gen.choice(pool, min(config.detour_bank // 2, len(pool)), False))
-            frames = torch.from_numpy(ds.frames(np.unique(np.r_[first, first + 1])))
-            index = {f: i for i, f in enumerate(np.unique(np.r_[first, first + 1]))}
+            first = gen.choice(pool, min(config.detour_bank // 2, len(pool)), False)
+            # pairs may share a frame: read each once, ``pair`` indexes it per pair end
+            index, pair = np.unique(np.r_[first, first + 1], return_inverse=True)
+            frames = torch.from_numpy(ds.frames(index))
         model.eval()
         z = torch.cat([model.encode(frames[i : i + 256]) for i in range(0, len(frames), 256)])
-        a = torch.as_tensor([index[f] for f in first])
-        b = torch.as_tensor([index[f + 1] for f in first])
-        step = float(goal_cost(z[a], z[b]).median())
+        pair = torch.as_tensor(pair).view(2, -1)
+        step = float(goal_cost(z[pair[0]], z[pair[1]]).median())
         return cls(z, step, config, seed)
 
     def reset(self, z_goal: torch.Tensor) -> None:
