@@ -135,3 +135,55 @@ def test_time_contrast_pushes_look_alikes_apart():
         tc(z).backward()
         opt.step()
     assert (z[0] - z[1]).norm(dim=-1).mean().item() > 3 * before
+
+
+def test_pixel_neighbours_is_zero_where_embedding_distances_order_as_the_pictures_and_scale_free():
+    """KL(P || Q) is 0 when the embedding is the blurred pictures themselves (at any scale,
+    since both temperatures are each anchor's k-th neighbour distance), and the loss of any
+    embedding is unchanged by scaling it."""
+    from jepalab.world_model import PixelNeighbours
+
+    torch.manual_seed(0)
+    term = PixelNeighbours((16, 16, 6), frames=2, neighbours=3, queue=0)
+    obs = torch.randint(0, 255, (3, 4, 16, 16, 6), dtype=torch.uint8)
+    pictures = term.pictures(obs)
+    assert pictures.shape == (3, 4, 3 * 8 * 8)
+    assert term(5.0 * pictures, pictures).item() < 1e-6
+    z = torch.randn(3, 4, 5)
+    assert term(z, pictures).item() > 0.01
+    assert term(7.0 * z, pictures).item() == pytest.approx(term(z, pictures).item(), rel=1e-5)
+
+
+def test_pixel_neighbours_pulls_look_alikes_together_and_pushes_look_different_apart():
+    """Two frames that look the same but sit far apart in embedding, and a frame that looks
+    different lying on top of one of them: descent on the loss swaps that order."""
+    from jepalab.world_model import PixelNeighbours
+
+    torch.manual_seed(0)
+    term = PixelNeighbours((8, 8, 3), neighbours=2, blur=1.0, queue=0)
+    pics = torch.zeros(3, 2, 8, 8, 3, dtype=torch.uint8)
+    pics[0, :, 2, 2] = pics[1, :, 2, 3] = 255  # windows 0 and 1 nearly alike
+    pics[2, :, 6, 6] = 255  # window 2 elsewhere
+    pictures = term.pictures(pics)
+    z = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.2, 0.0]])[:, None].repeat(1, 2, 1)
+    z = (z + 0.01 * torch.randn(3, 2, 2)).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.05)  # the first gradients are steep: 25 is 600 tau_e
+    for _ in range(200):
+        opt.zero_grad()
+        term(z, pictures).backward()
+        opt.step()
+    alike, different = (z[0] - z[1]).norm(dim=-1).mean(), (z[0] - z[2]).norm(dim=-1).mean()
+    assert alike < different  # they started the other way round: 5 against 0.2
+
+
+def test_pixel_neighbours_queue_keeps_every_other_frame_up_to_its_size():
+    from jepalab.world_model import PixelNeighbours
+
+    term = PixelNeighbours((8, 8, 3), neighbours=2, queue=10)
+    obs = torch.randint(0, 255, (2, 4, 8, 8, 3), dtype=torch.uint8)
+    z = torch.randn(2, 4, 3)
+    term(z, term.pictures(obs))
+    assert len(term.queue_z) == len(term.queue_p) == 4
+    term(z, term.pictures(obs))
+    term(z, term.pictures(obs))
+    assert len(term.queue_z) == 10 and term.queue_p.shape == (10, 3 * 4 * 4)

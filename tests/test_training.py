@@ -151,6 +151,21 @@ def test_time_contrast_trains_and_a_bad_temperature_is_named(tmp_path, tiny_data
         Trainer(cfg)
 
 
+def test_pixel_neighbours_trains_and_a_bad_setting_is_named(tmp_path, tiny_data):
+    from jepalab.errors import ConfigError
+
+    cfg = tiny_config(
+        tmp_path, "--data.path", str(tiny_data), "--objective.pixel_neighbours_weight", "1"
+    )
+    trainer = Trainer(cfg)
+    trainer.fit(progress=False)
+    assert len(trainer.neighbours.queue_z) > 0  # it ran, and kept frames as candidates
+    assert '"pixel_neighbours"' in (tmp_path / "metrics.jsonl").read_text()
+    cfg.objective.pixel_neighbours_blur = 0.0
+    with pytest.raises(ConfigError, match=r"_blur > 0"):
+        Trainer(cfg)
+
+
 def test_a_non_finite_loss_stops_training_with_a_named_error(
     tmp_path, tiny_data, monkeypatch, capsys
 ):

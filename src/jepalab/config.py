@@ -93,6 +93,13 @@ class ObjectiveConfig:
     time_contrast_weight: float = 0.0
     time_contrast_temperature: float = 1.0  # divides squared embedding distances
     time_contrast_queue: int = 4096  # recent embeddings kept as extra negatives
+    # Pixel-neighbourhood auxiliary loss (world_model/pixel_neighbours.py): each frame's
+    # nearest frames in slightly blurred pixels are its nearest in embedding (SNE). On the
+    # Reacher it keeps a folded arm apart from its swapped V. 0 disables it.
+    pixel_neighbours_weight: float = 0.0
+    pixel_neighbours_k: int = 10  # the neighbour whose distance sets each frame's scale
+    pixel_neighbours_blur: float = 2.0  # Gaussian blur of the pictures, pixels
+    pixel_neighbours_queue: int = 2048  # recent frames kept as extra candidates
     # What the predictor learns from: "rollout" predicts every frame of a window open loop
     # from the first, as the planner uses it; "one-step" predicts each frame from the
     # encoding of the one before (teacher forcing). On Reacher one-step kept more of the arm

@@ -41,7 +41,13 @@ from tqdm import tqdm
 from ..config import RunConfig, from_dict, save_config
 from ..data import EpisodeDataset, WindowDataset, split_episodes
 from ..errors import CheckpointError, ConfigError, DataError, JepalabError
-from ..world_model import InverseDynamics, TimeContrast, WorldModel, collapse_stats
+from ..world_model import (
+    InverseDynamics,
+    PixelNeighbours,
+    TimeContrast,
+    WorldModel,
+    collapse_stats,
+)
 from ..world_model.objectives import AntiCollapse, make_objective
 from .checkpoint import (
     load_optimizer,
@@ -107,6 +113,8 @@ def jepa_loss(
     one_step: bool = False,
     contrast: TimeContrast | None = None,
     contrast_weight: float = 0.0,
+    neighbours: PixelNeighbours | None = None,
+    neighbours_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D)).
 
@@ -114,7 +122,8 @@ def jepa_loss(
     regulariser's batch statistics cover the global batch as they would in one process.
     ``one_step``: predict each frame from the encoding of the one before (teacher forcing)
     instead of open loop from the first. ``contrast``: add its time-contrastive loss at
-    ``contrast_weight``."""
+    ``contrast_weight``; ``neighbours``: its pixel-neighbourhood loss at
+    ``neighbours_weight``."""
     if model.scene is None:
         z = model.encode(obs)
     else:
@@ -146,6 +155,12 @@ def jepa_loss(
         contrast_loss = contrast(z, enqueue=z_all)
         loss = loss + contrast_weight * contrast_loss
         terms["time_contrast"] = contrast_loss.item()
+    if neighbours is not None:
+        pictures = neighbours.pictures(obs)
+        everyone = None if gather is None else (z_all, gather(pictures))
+        neighbours_loss = neighbours(z, pictures, enqueue=everyone)
+        loss = loss + neighbours_weight * neighbours_loss
+        terms["pixel_neighbours"] = neighbours_loss.item()
     terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())
     return loss, terms, z
 
@@ -194,6 +209,7 @@ class Trainer:
 
     kind = KIND
     contrast: TimeContrast | None = None  # the world model's time-contrastive term, if on
+    neighbours: PixelNeighbours | None = None  # its pixel-neighbourhood term, if on
 
     def __init__(self, cfg: RunConfig, dist: DistInfo | None = None) -> None:
         if cfg.objective.prediction not in PREDICTIONS:  # before any folder or data
@@ -211,6 +227,17 @@ class Trainer:
                 "objective.time_contrast_weight and _queue must be >= 0 and "
                 f"_temperature > 0, got {o.time_contrast_weight}, {o.time_contrast_queue}, "
                 f"{o.time_contrast_temperature}"
+            )
+        if (
+            o.pixel_neighbours_weight < 0
+            or o.pixel_neighbours_k < 1
+            or o.pixel_neighbours_blur <= 0
+            or o.pixel_neighbours_queue < 0
+        ):
+            raise ConfigError(
+                "objective.pixel_neighbours_weight and _queue must be >= 0, _k >= 1 and "
+                f"_blur > 0, got {o.pixel_neighbours_weight}, {o.pixel_neighbours_queue}, "
+                f"{o.pixel_neighbours_k}, {o.pixel_neighbours_blur}"
             )
         self._setup(cfg, dist)
         self.loss_fn = self._compiled(jepa_loss)
@@ -232,6 +259,17 @@ class Trainer:
         self.contrast = (
             TimeContrast(cfg.model.embed_dim, o.time_contrast_temperature, o.time_contrast_queue)
             if o.time_contrast_weight > 0
+            else None
+        )
+        self.neighbours = (
+            PixelNeighbours(
+                self.obs_shape,
+                cfg.model.frames,
+                o.pixel_neighbours_k,
+                o.pixel_neighbours_blur,
+                o.pixel_neighbours_queue,
+            )
+            if o.pixel_neighbours_weight > 0
             else None
         )
         self._prepare()
@@ -271,8 +309,9 @@ class Trainer:
         """Place the modules, make them identical on every rank, build the optimiser."""
         for m in self._modules().values():
             m.to(self.device)
-        if self.contrast is not None:  # no parameters, nothing to save: not a module above
-            self.contrast.to(self.device)
+        for term in (self.contrast, self.neighbours):  # no parameters: not in _modules()
+            if term is not None:
+                term.to(self.device)
         # Gradients are averaged by hand over every trainable parameter rather than with
         # DistributedDataParallel: DDP only syncs what runs through its wrapper's forward(),
         # but the loss calls model.encode/rollout, the objective and the inverse-dynamics
@@ -436,6 +475,8 @@ class Trainer:
             one_step=self.cfg.objective.prediction == "one-step",
             contrast=self.contrast,
             contrast_weight=self.cfg.objective.time_contrast_weight,
+            neighbours=self.neighbours,
+            neighbours_weight=self.cfg.objective.pixel_neighbours_weight,
         )
         return loss, terms, z.flatten(0, 1)
 
