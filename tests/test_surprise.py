@@ -201,6 +201,13 @@ def test_bench_intuitive_physics_writes_the_issue_keys(tmp_path):
     assert len(f["pair_accuracy_by_type"]) == 5 and f["pairs"] == 10
     assert (tmp_path / "run" / "surprise_examples.png").exists()
     assert (tmp_path / "run" / "pixel" / "checkpoints" / "last.safetensors").exists()
+    # Rescoring the trained run reads its training time from the run's summary.
+    again = tmp_path / "again.json"
+    r = jepalab("bench", "intuitive-physics", "--out", str(again), "--run-dir",
+                str(tmp_path / "rescore"), "--checkpoint", str(tmp_path / "run"),
+                "--video.baseline", "false", *TINY_VIDEO)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(again.read_text())["train_seconds"] == f["train_seconds"]
 
 
 @pytest.mark.parametrize("stride", [1, 2])

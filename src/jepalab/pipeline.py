@@ -25,12 +25,19 @@ from .configurator.detour import Detours
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
-from .errors import DataError, JepalabError
+from .errors import JepalabError
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
 from .eval.evaluate import Learned
 from .io import atomic_write_text
-from .training import Trainer, TrainResult, load_world_model, read_checkpoint, rollout_tuning
+from .training import (
+    Trainer,
+    TrainResult,
+    load_world_model,
+    read_checkpoint,
+    rollout_tuning,
+    run_summary,
+)
 from .training.trainer import KIND
 from .world_model import WorldModel
 
@@ -143,13 +150,7 @@ def evaluate_trained(
     cfg.model, cfg.data = saved.model, saved.data
     if not cfg.data.path:  # the dataset in the trained run's folder
         cfg.data.path = str(saved.data_path)
-    run = Path(checkpoint)
-    run = run if run.is_dir() else run.parent.parent  # <run>/checkpoints/last.safetensors
-    metrics = run / "metrics.json"
-    try:
-        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
-    except (OSError, ValueError) as err:
-        raise DataError(f"{metrics}: not a readable run summary ({err})") from err
+    trained = run_summary(checkpoint)
     result = evaluate(model, cfg, progress)
     keys = ("collect_seconds", "train_seconds", "train_steps", "val")
     training = {k: trained.get(k) for k in keys}

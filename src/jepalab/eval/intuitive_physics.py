@@ -21,6 +21,7 @@ from ..envs.physics import TRAIN_STYLE, UNSEEN_STYLE
 from ..envs.violations import Pairs, make_pairs
 from ..io import atomic_write_text
 from ..pipeline import machine
+from ..training import run_summary
 from ..training.video_trainer import VideoTrainer, check_video_config, load_video_model
 from ..world_model.video_jepa import VideoJEPA
 from .plots import plot_surprise_pairs
@@ -79,7 +80,8 @@ def run_bench(
     t0 = time.perf_counter()
     if checkpoint:
         model, _ = load_video_model(checkpoint)
-        train_seconds = None  # trained elsewhere
+        # Trained before: its time is in its run's summary when a bench trained it.
+        train_seconds = run_summary(checkpoint).get("train_seconds")
     else:
         model, train_seconds = _train(cfg, "embedding", progress)
 

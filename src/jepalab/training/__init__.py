@@ -1,6 +1,6 @@
 """Training loop, checkpoints and process topology."""
 
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import read_checkpoint, run_summary, save_checkpoint
 from .distributed import DistInfo, set_threads
 from .trainer import Trainer, TrainResult, build_model, jepa_loss, load_world_model
 
@@ -12,6 +12,7 @@ __all__ = [
     "jepa_loss",
     "load_world_model",
     "read_checkpoint",
+    "run_summary",
     "save_checkpoint",
     "set_threads",
 ]

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError, JepalabError
+from ..errors import CheckpointError, DataError, JepalabError
 from ..io import atomic_path
 
 FORMAT = "jepalab.checkpoint"
@@ -70,6 +70,19 @@ def read_checkpoint(
             f"checkpoint {path} holds a '{meta.get('kind')}' model, not a {want} model"
         )
     return tensors, meta
+
+
+def run_summary(checkpoint: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of the run ``checkpoint`` (a run folder, or the file
+    ``<run>/checkpoints/last.safetensors``) belongs to; ``{}`` where it has none (a run
+    trained without a bench). :class:`DataError` where it is unreadable."""
+    run = Path(checkpoint)
+    run = run if run.is_dir() else run.parent.parent
+    metrics = run / "metrics.json"
+    try:
+        return json.loads(metrics.read_text()) if metrics.exists() else {}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{metrics}: not a readable run summary ({err})") from err
 
 
 def read_addon(
