@@ -20,12 +20,17 @@ settle in) over that near miss: its median, and the share of goals where it is b
 ranks the dataset's frames by the same cost, all goals pooled; here the arms are rendered
 around the evaluation's own goals, folded and open apart.
 
+``--pictures SIGMA`` scores the cost figures of the pictures themselves instead of a run's
+embedding: the squared distance between last pictures blurred by a Gaussian of SIGMA px and
+averaged over 2 x 2 pixels (what ``objective.pixel_neighbours_*`` hands the encoder).
+
 It reads the task's joint angles (``ReacherTask._goal_arm`` and the simulator's state), as
 ``reacher_oracle.py`` does; the agent sees only pictures.
 
 Usage::
 
     python benchmarks/reacher_goals.py runs/bench-reacher --out reacher_goals.json
+    python benchmarks/reacher_goals.py --pictures 2 --no-play --out reacher_goals_pixels.json
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from jepalab.errors import JepalabError
 from jepalab.eval.evaluate import run_episodes
 from jepalab.io import atomic_write_text
 from jepalab.training import load_world_model
+from jepalab.world_model import PixelNeighbours
 
 FOLDED = 1.75  # rad of elbow bend from which a goal counts as folded
 RING = (0.025, 0.04)  # m from the goal's fingertip: just outside the success radius
@@ -163,6 +169,18 @@ def swapped_v_cost(
     return np.array(found)
 
 
+class BlurredPictures:
+    """The goal-cost figures' stand-in for a world model: ``encode(obs (N, H, W, 6))`` is
+    the last picture blurred by ``sigma`` px and averaged over 2 x 2 pixels, ``(N, P)``."""
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        shape = tuple(obs.shape[-3:])
+        return PixelNeighbours(shape, frames=2, blur=self.sigma, queue=0).pictures(obs)
+
+
 @contextmanager
 def recording_tasks() -> Iterator[list]:
     """Every ``ReacherTask`` that starts a task inside the block, in order (evaluation
@@ -182,7 +200,13 @@ def recording_tasks() -> Iterator[list]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", help="a Reacher run folder (checkpoints/)")
+    ap.add_argument("run", nargs="?", help="a Reacher run folder (checkpoints/)")
+    ap.add_argument(
+        "--pictures",
+        type=float,
+        metavar="SIGMA",
+        help="score blurred pictures (Gaussian of SIGMA px) instead of a run (with --no-play)",
+    )
     ap.add_argument("--episodes", type=int, default=50, help="evaluation tasks")
     ap.add_argument("--seed", type=int, default=2_000_000, help="the first task's seed")
     ap.add_argument(
@@ -192,15 +216,26 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    model, cfg = load_world_model(args.run)
-    if cfg.env.name != "reacher":
-        raise JepalabError(f"{args.run} is a {cfg.env.name!r} run; this diagnosis reads Reacher")
+    if (args.run is None) == (args.pictures is None):
+        ap.error("give a run or --pictures SIGMA, not both")
+    if args.pictures is not None:
+        if not args.no_play or args.pictures <= 0:
+            ap.error("--pictures needs --no-play (pictures do not plan) and SIGMA > 0")
+        model, cfg = BlurredPictures(args.pictures), None
+    else:
+        model, cfg = load_world_model(args.run)
+        if cfg.env.name != "reacher":
+            raise JepalabError(
+                f"{args.run} is a {cfg.env.name!r} run; this diagnosis reads Reacher"
+            )
     seeds = list(range(args.seed, args.seed + args.episodes))
     env, rng = reacher_env.ReacherTask(), np.random.default_rng(0)
     goals = [goal_of(env, s) for s in seeds]
     goal_elbow = np.array([q[1] for _, q, _ in goals])
     groups: dict = {}
     result: dict = {"run": args.run, "episodes": len(seeds), "seed": args.seed}
+    if args.pictures is not None:
+        result["pictures_blur_px"] = args.pictures
 
     if not args.no_play:
         final_elbow, success = [], []
