@@ -156,9 +156,8 @@ def jepa_loss(
         loss = loss + contrast_weight * contrast_loss
         terms["time_contrast"] = contrast_loss.item()
     if neighbours is not None:
-        pictures = neighbours.pictures(obs)
-        everyone = None if gather is None else (z_all, gather(pictures))
-        neighbours_loss = neighbours(z, pictures, enqueue=everyone)
+        # Under data parallelism each rank's own frames and queue are its candidates.
+        neighbours_loss = neighbours(z, neighbours.pictures(obs))
         loss = loss + neighbours_weight * neighbours_loss
         terms["pixel_neighbours"] = neighbours_loss.item()
     terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())

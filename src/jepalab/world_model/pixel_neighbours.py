@@ -78,21 +78,18 @@ class PixelNeighbours(nn.Module):
         last = to_float_images(obs[..., -self.channels :])  # (..., C', H, W)
         return (self.rows @ last @ self.cols.T).flatten(-3)
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        pictures: torch.Tensor,
-        enqueue: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """``z (B, T, D)`` and ``pictures (B, T, P)`` of this rank's windows; ``enqueue``
-        the ``(z, pictures)`` to queue (under data parallelism every rank's, so that queues
-        stay alike; default these)."""
+    def forward(self, z: torch.Tensor, pictures: torch.Tensor) -> torch.Tensor:
+        """``z (B, T, D)`` and ``pictures (B, T, P)``. Under data parallelism each rank
+        passes its own windows and keeps its own queue: the ranks' weights stay identical
+        (gradients are averaged), and each anchor meets ``1 / W`` of the batch's frames as
+        candidates where one process would offer all of them."""
         b, t = z.shape[:2]
-        ends = torch.tensor([0, t - 1], device=z.device)
-        anchor_z, anchor_p = z[:, ends].flatten(0, 1), pictures[:, ends].flatten(0, 1)
-        cand_z, cand_p = z.flatten(0, 1), pictures.flatten(0, 1)
+        new_z, new_p = z.detach().flatten(0, 1), pictures.flatten(0, 1)
+        cand_z, cand_p = z.flatten(0, 1), new_p
         if len(self.queue_z):
             cand_z, cand_p = torch.cat([cand_z, self.queue_z]), torch.cat([cand_p, self.queue_p])
+        ends = torch.tensor([0, t - 1], device=z.device)
+        anchor_z, anchor_p = z[:, ends].flatten(0, 1), pictures[:, ends].flatten(0, 1)
         itself = (torch.arange(b, device=z.device)[:, None] * t + ends).flatten()
         anchors = torch.arange(2 * b, device=z.device)
         p = torch.cdist(anchor_p, cand_p).square()
@@ -104,8 +101,7 @@ class PixelNeighbours(nn.Module):
         tau_e = e.detach().kthvalue(k, 1, keepdim=True).values.clamp_min(1e-6)
         log_p, log_q = F.log_softmax(-p / tau_p, 1), F.log_softmax(-e / tau_e, 1)
         loss = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-        new_z, new_p = (z, pictures) if enqueue is None else enqueue
-        self._enqueue(new_z.detach().flatten(0, 1), new_p.flatten(0, 1))
+        self._enqueue(new_z, new_p)
         return loss
 
     @torch.no_grad()
