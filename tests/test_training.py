@@ -135,34 +135,25 @@ def test_one_step_training_runs_and_a_bad_prediction_is_named(tmp_path, tiny_dat
         Trainer(cfg)
 
 
-def test_time_contrast_trains_and_a_bad_temperature_is_named(tmp_path, tiny_data):
+@pytest.mark.parametrize(
+    ("term", "module", "queue", "bad", "named"),
+    [
+        ("time_contrast", "contrast", "queue", "time_contrast_temperature", "_temperature > 0"),
+        ("pixel_neighbours", "neighbours", "queue_z", "pixel_neighbours_blur", "_blur > 0"),
+    ],
+)
+def test_an_auxiliary_term_trains_and_a_bad_setting_is_named(
+    tmp_path, tiny_data, term, module, queue, bad, named
+):
     from jepalab.errors import ConfigError
 
-    cfg = tiny_config(
-        tmp_path, "--data.path", str(tiny_data), "--objective.time_contrast_weight", "1"
-    )
+    cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), f"--objective.{term}_weight", "1")
     trainer = Trainer(cfg)
     trainer.fit(progress=False)
-    assert len(trainer.contrast.queue) > 0  # it ran, and kept embeddings as negatives
-    logged = (tmp_path / "metrics.jsonl").read_text()
-    assert '"time_contrast"' in logged
-    cfg.objective.time_contrast_temperature = 0.0
-    with pytest.raises(ConfigError, match=r"_temperature > 0"):
-        Trainer(cfg)
-
-
-def test_pixel_neighbours_trains_and_a_bad_setting_is_named(tmp_path, tiny_data):
-    from jepalab.errors import ConfigError
-
-    cfg = tiny_config(
-        tmp_path, "--data.path", str(tiny_data), "--objective.pixel_neighbours_weight", "1"
-    )
-    trainer = Trainer(cfg)
-    trainer.fit(progress=False)
-    assert len(trainer.neighbours.queue_z) > 0  # it ran, and kept frames as candidates
-    assert '"pixel_neighbours"' in (tmp_path / "metrics.jsonl").read_text()
-    cfg.objective.pixel_neighbours_blur = 0.0
-    with pytest.raises(ConfigError, match=r"_blur > 0"):
+    assert len(getattr(getattr(trainer, module), queue)) > 0  # it ran, and queued frames
+    assert f'"{term}"' in (tmp_path / "metrics.jsonl").read_text()
+    setattr(cfg.objective, bad, 0.0)
+    with pytest.raises(ConfigError, match=named):
         Trainer(cfg)
 
 
