@@ -217,7 +217,7 @@ def main() -> None:
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     if (args.run is None) == (args.pictures is None):
-        ap.error("give a run or --pictures SIGMA, not both")
+        ap.error("give either a run or --pictures SIGMA")
     if args.pictures is not None:
         if not args.no_play or args.pictures <= 0:
             ap.error("--pictures needs --no-play (pictures do not plan) and SIGMA > 0")
