@@ -171,14 +171,11 @@ def swapped_v_cost(
 
 class BlurredPictures:
     """The goal-cost figures' stand-in for a world model: ``encode(obs (N, H, W, 6))`` is
-    the last picture blurred by ``sigma`` px and averaged over 2 x 2 pixels, ``(N, P)``."""
+    the last picture blurred by ``sigma`` px and averaged over 2 x 2 pixels, ``(N, P)``
+    (the blur matrices made once)."""
 
-    def __init__(self, sigma: float) -> None:
-        self.sigma = sigma
-
-    def encode(self, obs: torch.Tensor) -> torch.Tensor:
-        shape = tuple(obs.shape[-3:])
-        return PixelNeighbours(shape, frames=2, blur=self.sigma, queue=0).pictures(obs)
+    def __init__(self, sigma: float, obs_shape: tuple[int, int, int]) -> None:
+        self.encode = PixelNeighbours(obs_shape, frames=2, blur=sigma, queue=0).pictures
 
 
 @contextmanager
@@ -218,10 +215,11 @@ def main() -> None:
     t0 = time.perf_counter()
     if (args.run is None) == (args.pictures is None):
         ap.error("give either a run or --pictures SIGMA")
+    if args.pictures is not None and (not args.no_play or args.pictures <= 0):
+        ap.error("--pictures needs --no-play (pictures do not plan) and SIGMA > 0")
+    env, rng = reacher_env.ReacherTask(), np.random.default_rng(0)
     if args.pictures is not None:
-        if not args.no_play or args.pictures <= 0:
-            ap.error("--pictures needs --no-play (pictures do not plan) and SIGMA > 0")
-        model, cfg = BlurredPictures(args.pictures), None
+        model, cfg = BlurredPictures(args.pictures, env.observation_space.shape), None
     else:
         model, cfg = load_world_model(args.run)
         if cfg.env.name != "reacher":
@@ -229,7 +227,6 @@ def main() -> None:
                 f"{args.run} is a {cfg.env.name!r} run; this diagnosis reads Reacher"
             )
     seeds = list(range(args.seed, args.seed + args.episodes))
-    env, rng = reacher_env.ReacherTask(), np.random.default_rng(0)
     goals = [goal_of(env, s) for s in seeds]
     goal_elbow = np.array([q[1] for _, q, _ in goals])
     groups: dict = {}

@@ -88,8 +88,8 @@ class PixelNeighbours(nn.Module):
         (gradients are averaged), and each anchor meets ``1 / W`` of the batch's frames as
         candidates where one process would offer all of them."""
         b, t = z.shape[:2]
-        new_z, new_p = z.detach().flatten(0, 1), pictures.flatten(0, 1)
-        cand_z, cand_p = z.flatten(0, 1), new_p
+        cand_z, cand_p = z.flatten(0, 1), pictures.flatten(0, 1)
+        fresh = cand_z.detach(), cand_p  # queued after this batch's loss
         if len(self.queue_z):
             cand_z, cand_p = torch.cat([cand_z, self.queue_z]), torch.cat([cand_p, self.queue_p])
         ends = torch.tensor([0, t - 1], device=z.device)
@@ -105,7 +105,7 @@ class PixelNeighbours(nn.Module):
         tau_e = e.detach().kthvalue(k, 1, keepdim=True).values.clamp_min(1e-6)
         log_p, log_q = F.log_softmax(-p / tau_p, 1), F.log_softmax(-e / tau_e, 1)
         loss = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
-        self._enqueue(new_z, new_p)
+        self._enqueue(*fresh)
         return loss
 
     @torch.no_grad()
