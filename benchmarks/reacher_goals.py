@@ -16,7 +16,11 @@ for which one of 400 random configurations with the fingertip more than 8 cm awa
 less than that near miss (a false minimum a plan can settle in); and the cost of each
 goal's *swapped V* basin (:func:`swapped_v_cost`, the false minimum the folded misses
 settle in) over that near miss: its median, and the share of goals where it is below 1.
-``reacher_dynamics.py``
+When the agent plays, each folded miss's resting arm is rendered at rest and its cost
+over that goal's near miss is scored twice (:func:`rest_over_near_miss`): by the run's
+embedding and by pictures blurred 2 px (as ``--pictures 2``). Where both are low, the
+miss rests in a false minimum of picture likeness itself, which no encoder that keeps
+pictures' order can remove. ``reacher_dynamics.py``
 ranks the dataset's frames by the same cost, all goals pooled; here the arms are rendered
 around the evaluation's own goals, folded and open apart.
 
@@ -169,6 +173,18 @@ def swapped_v_cost(
     return np.array(found)
 
 
+@torch.no_grad()
+def rest_over_near_miss(
+    model, env, goal: tuple, arm: np.ndarray, rng: np.random.Generator
+) -> float:
+    """The goal cost of the arm at rest at joint angles ``arm (2,)`` over the goal's
+    (:func:`goal_of`) median near miss (:func:`cost_near_goal`), by ``model``."""
+    obs, _ = rest_arms(env, arm[None])
+    z_goal = model.encode(torch.as_tensor(goal[0][None]))
+    near_miss = cost_near_goal(model, env, goal, z_goal, rng)[0]
+    return float(goal_cost(model.encode(torch.as_tensor(obs)), z_goal)[0]) / near_miss
+
+
 class BlurredPictures:
     """The goal-cost figures' stand-in for a world model: ``encode(obs (N, H, W, 6))`` is
     the last picture blurred by ``sigma`` px and averaged over 2 x 2 pixels, ``(N, P)``
@@ -235,14 +251,28 @@ def main() -> None:
         result["pictures_blur_px"] = args.pictures
 
     if not args.no_play:
-        final_elbow, success = [], []
+        final_arm, success = [], []
         for b in range(0, len(seeds), cfg.eval.batch_envs):
             with recording_tasks() as envs:
                 success += run_episodes(model, cfg, seeds[b : b + cfg.eval.batch_envs]).success
-            final_elbow += [float(e._sim.data.qpos[1]) for e in envs]
+            final_arm += [e._sim.data.qpos[:2].copy() for e in envs]
             print(f"played {len(success)} tasks", file=sys.stderr)
         result["success_rate"] = float(np.mean(success))
-        groups = by_fold(goal_elbow, np.array(final_elbow), np.array(success))
+        final_arm = np.array(final_arm)
+        groups = by_fold(goal_elbow, final_arm[:, 1], np.array(success))
+        pictures = BlurredPictures(2.0, env.observation_space.shape)
+        misses = fold_groups(goal_elbow)["folded"] & ~np.array(success)
+        rest = {
+            name: [
+                rest_over_near_miss(m, env, goals[i], final_arm[i], np.random.default_rng(0))
+                for i in np.flatnonzero(misses)
+            ]
+            for name, m in (("embedding", model), ("pictures_2px", pictures))
+        }
+        groups["folded"]["miss_rest_over_near_miss"] = {
+            name: {"median": float(np.median(r)) if r else float("nan"), "each": r}
+            for name, r in rest.items()
+        }
 
     with torch.no_grad():
         z_goals = model.encode(torch.as_tensor(np.stack([obs for obs, _, _ in goals])))
