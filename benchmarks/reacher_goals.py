@@ -270,7 +270,7 @@ def main() -> None:
             for name, m in (("embedding", model), ("pictures_2px", pictures))
         }
         groups["folded"]["miss_rest_over_near_miss"] = {
-            name: {"median": float(np.median(r)) if r else float("nan"), "each": r}
+            name: {"median": float(np.nanmedian(r)) if r else float("nan"), "each": r}
             for name, r in rest.items()
         }
 
