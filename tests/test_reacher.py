@@ -224,6 +224,20 @@ def test_swapped_v_swaps_the_links_of_a_folded_goal() -> None:
     assert abs(np.angle(np.exp(1j * (swapped[0] - direction)))) < 1e-6
 
 
+def test_resting_arm_scores_zero_at_the_goal_and_more_than_a_near_miss_far_away() -> None:
+    """benchmarks/reacher_goals.py: an arm resting on the goal costs nothing; the open
+    arm pointing the other way costs more than the goal's median near miss (by pictures
+    blurred 2 px: a cost with no training in it)."""
+    goals = _benchmark_script("reacher_goals")
+    env = ReacherTask()
+    goal = goals.goal_of(env, 2_000_000)
+    pictures = goals.BlurredPictures(2.0, env.observation_space.shape)
+    rng = np.random.default_rng(0)
+    assert goals.rest_over_near_miss(pictures, env, goal, goal[1], rng) == 0.0
+    opposite = np.array([goal[1][0] + np.pi, 0.0])
+    assert goals.rest_over_near_miss(pictures, env, goal, opposite, rng) > 1.0
+
+
 def _benchmark_script(name: str):
     """The module ``benchmarks/<name>.py`` (not a package: loaded from its path)."""
     import importlib.util
