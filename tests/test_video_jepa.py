@@ -63,6 +63,29 @@ def test_only_the_recurrent_predictor_remembers_beyond_its_context(predictor):
     assert (a - b).abs().max().item() > 1e-4 if predictor == "recurrent" else torch.equal(a, b)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_region_surprise_prefers_a_body_sized_error_to_one_hot_patch(stride):
+    """``max`` follows the single hottest patch; ``region`` the hottest 5 px square."""
+    size = 32 // stride
+
+    class Fixed(VideoJEPA):
+        def error_maps(self, frames, memory=None):
+            e = torch.zeros(frames.shape[0], frames.shape[1] - self.context, size, size)
+            e[:, 0, 7, 7] = 25.0  # frame 1: one hot patch
+            e[:, 1, :4, :4] = 2.0  # frame 2: a weaker error over a body-sized place
+            return e, memory
+
+    m = Fixed(context=1, stride=stride)
+    clips = torch.zeros(1, 3, 32, 32, 3, dtype=torch.uint8)
+    peak = m.energy(clips, "max")[0]
+    region = m.energy(clips, "region")[0]
+    assert peak.tolist() == [0.0, 25.0, 2.0]
+    w = 5 // stride
+    assert region[1].item() == pytest.approx(25.0 / w**2) and region[2].item() == 2.0
+    with pytest.raises(JepalabError, match="unknown spatial aggregation 'median'"):
+        m.energy(clips, "median")
+
+
 def test_bad_input_is_named():
     m = VideoJEPA(context=4)
     with pytest.raises(JepalabError, match="more than 4 frames"):

@@ -261,7 +261,7 @@ class VideoConfig:
     stride: int = 1  # pixels per map position: 1 (fine, the default) or 2
     predictor: str = "recurrent"  # recurrent (remembers the whole clip) | window (context)
     patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser
-    spatial: str = "max"  # per-frame surprise from the error map: sum | max
+    spatial: str = "region"  # per-frame surprise from the error map: region | max | sum
     temporal: str = "max"  # clip surprise from per-frame surprise: max | mean
     calibration_clips: int = 200  # held-out plausible clips that set the flag threshold
     percentile: float = 99.0  # flag frames above this percentile of plausible surprise

@@ -149,8 +149,7 @@ class RecurrentPredictor(MapPredictor):
                 kept = (h, prev)
             if i >= k - 1:
                 states.append(h)
-        # Only the recurrence is sequential: the body, head and warp read every state at
-        # once (1.4x faster a training step than state by state).
+        # Only the recurrence is sequential: the body, head and warp read every state at once.
         out = self.head(self.net(torch.stack(states, 1).flatten(0, 1)))
         pred = self.warp(s[:, k - 1 : t - 1].flatten(0, 1), out)
         return pred.unflatten(0, (s.shape[0], t - k)), kept
