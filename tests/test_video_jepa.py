@@ -64,7 +64,7 @@ def test_only_the_recurrent_predictor_remembers_beyond_its_context(predictor):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_region_surprise_prefers_a_body_sized_error_to_one_hot_patch(stride):
+def test_region_surprise_prefers_a_body_sized_error_to_a_single_hot_patch(stride):
     """``max`` follows the single hottest patch; ``region`` the hottest 5 px square."""
     size = 32 // stride
 
@@ -80,7 +80,7 @@ def test_region_surprise_prefers_a_body_sized_error_to_one_hot_patch(stride):
     peak = m.energy(clips, "max")[0]
     region = m.energy(clips, "region")[0]
     assert peak.tolist() == [0.0, 25.0, 2.0]
-    w = 5 // stride
+    w = 5 // stride  # round(5 / stride) map positions
     assert region[1].item() == pytest.approx(25.0 / w**2) and region[2].item() == 2.0
     with pytest.raises(JepalabError, match="unknown spatial aggregation 'median'"):
         m.energy(clips, "median")

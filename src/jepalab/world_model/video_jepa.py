@@ -32,7 +32,7 @@ from .video_predictor import Memory, make_predictor
 SPATIAL = ("sum", "max", "region")
 # The side of the square ``region`` surprise averages over, in frame pixels: about the
 # diameter of a body in training (3-6 px). Chosen on validation pairs (intuitive-physics
-# bench, seed 2,000,000): 5 and 7 px tie; 3 px gains half as much over ``max``.
+# bench, seed 2,000,000): 5 and 7 px tie; 3 px gains less over ``max``.
 REGION_PX = 5
 STRIDES = (1, 2)
 
