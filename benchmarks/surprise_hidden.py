@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2_000_000, help="validation seeds by default")
     ap.add_argument("--out", required=True, help="JSON file to write")
     args = ap.parse_args()
+    if args.pairs < 1:
+        ap.error(f"--pairs must be at least 1, got {args.pairs}")
     torch.set_num_threads(2)
 
     model, meta = load_video_model(args.checkpoint)
