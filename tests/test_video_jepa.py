@@ -63,6 +63,31 @@ def test_only_the_recurrent_predictor_remembers_beyond_its_context(predictor):
     assert (a - b).abs().max().item() > 1e-4 if predictor == "recurrent" else torch.equal(a, b)
 
 
+def test_the_recurrent_predictor_is_a_convolutional_gru_over_map_and_change():
+    """The split recurrence (input half batched over frames) equals the textbook ConvGRU
+    step on ``cat(s_i, s_i - s_{i-1})``, with the gates and candidate convolving
+    ``cat(x, h)`` and ``cat(x, r * h)``."""
+    torch.manual_seed(0)
+    m = VideoJEPA(context=2, channels=8, hidden=8, predictor="recurrent").eval()
+    m.predictor.head.reset_parameters()
+    p, s = m.predictor, torch.randn(2, 6, 8, 32, 32)
+    with torch.no_grad():
+        pred, (h_kept, _) = p(s)
+        h, prev, states = None, s[:, 0], []
+        for i in range(5):
+            x = torch.nn.functional.gelu(p.first(torch.cat([s[:, i], s[:, i] - prev], 1)))
+            h = torch.zeros_like(x) if h is None else h
+            z, r = torch.sigmoid(p.gates(torch.cat([x, h], 1))).chunk(2, 1)
+            h = (1 - z) * h + z * torch.tanh(p.candidate(torch.cat([x, r * h], 1)))
+            prev = s[:, i]
+            states.append(h)
+        expected = p.warp(
+            s[:, 1:5].flatten(0, 1), p.head(p.net(torch.stack(states[1:], 1).flatten(0, 1)))
+        )
+    assert torch.allclose(pred.flatten(0, 1), expected, atol=1e-5)
+    assert torch.allclose(h_kept, states[3], atol=1e-6)  # the memory of maps 0..T-context-1
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_region_surprise_prefers_a_body_sized_error_to_a_single_hot_patch(stride):
     """``max`` follows the single hottest patch; ``region`` the hottest 5 px square."""
