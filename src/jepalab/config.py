@@ -257,7 +257,7 @@ class VideoConfig:
     max_offset: int = 8  # each starts 0..max_offset frames into its scene (see plausible_clips)
     context: int = 4  # frames before the first prediction; all the window predictor sees
     channels: int = 16  # embedding channels per map position
-    hidden: int = 64  # predictor width
+    hidden: int = 48  # predictor width (64 scored within noise and trained 1.35x slower)
     stride: int = 1  # pixels per map position: 1 (fine, the default) or 2
     predictor: str = "recurrent"  # recurrent (remembers the whole clip) | window (context)
     patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser

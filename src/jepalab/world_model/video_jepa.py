@@ -65,7 +65,7 @@ class VideoJEPA(nn.Module):
         frame_shape: tuple[int, int, int] = (32, 32, 3),
         channels: int = 16,
         context: int = 4,
-        hidden: int = 64,
+        hidden: int = 48,
         stride: int = 1,
         predictor: str = "recurrent",
     ) -> None:
