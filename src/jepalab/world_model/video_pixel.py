@@ -9,6 +9,8 @@ embeddings buys over predicting pixels, everything else equal.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -20,25 +22,20 @@ from .video_predictor import Memory
 class PixelVideoModel(VideoJEPA):
     target = "pixels"
 
-    def __init__(
-        self,
-        frame_shape: tuple[int, int, int] = (32, 32, 3),
-        channels: int = 16,
-        context: int = 4,
-        hidden: int = 48,
-        stride: int = 1,
-        predictor: str = "recurrent",
-    ) -> None:
-        super().__init__(frame_shape, channels, context, hidden, stride, predictor)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """:class:`VideoJEPA`'s arguments, so that the twin is the same size by
+        construction."""
+        super().__init__(*args, **kwargs)
+        channels = self.channels
         up = (
             nn.Conv2d(channels, 32, 3, padding=1)
-            if stride == 1
+            if self.stride == 1
             else nn.ConvTranspose2d(channels, 32, 4, stride=2, padding=1)
         )
         self.decoder = nn.Sequential(
             up,
             nn.GELU(),
-            nn.Conv2d(32, frame_shape[-1], 3, padding=1),
+            nn.Conv2d(32, self.frame_shape[-1], 3, padding=1),
         )
         # The decoder starts at zero (predict "no change"); the predictor then needs its
         # usual random last layer, or no gradient would reach either.
