@@ -15,9 +15,11 @@ from jepalab.actor.policy import Mode1Policy, distill
 from jepalab.agent import Agent
 from jepalab.config import AgentConfig, RunConfig
 from jepalab.configurator.detour import Detours
+from jepalab.configurator.routes import Routes, check_route_config
 from jepalab.cost import STEP_COST, Critic, GoalEnergy, goal_cost, train_critic
-from jepalab.errors import ConfigError, JepalabError
-from jepalab.memory import ShortTermMemory
+from jepalab.data import EpisodeDataset
+from jepalab.errors import ConfigError, DataError, JepalabError
+from jepalab.memory import EpisodicMemory, ShortTermMemory
 from jepalab.world_model import WorldModel
 
 from .test_planners import Wall
@@ -164,6 +166,19 @@ def test_detours_bank_dataset_frames_and_measure_one_step(tiny_model):
     detours = Detours.from_dataset(model, cfg.data_path, cfg.agent)
     assert detours.bank.shape[1] == model.embed_dim and 8 < len(detours.bank) <= 16
     assert detours.step > 0
+
+
+def test_routes_remember_every_nth_dataset_frame(tiny_model):
+    model, cfg, _ = tiny_model
+    cfg.agent.route_every = 2
+    routes = Routes.from_dataset(model, cfg.data_path, cfg.agent, progress=False)
+    memory = routes.memory
+    with EpisodeDataset(cfg.data_path) as ds:
+        lengths = ds.episode_lengths
+    assert len(memory) == sum((n + 1) // 2 for n in lengths)
+    assert memory.step_z > 0 and memory.step_p > 0
+    assert memory.graph.shape == (len(memory), len(memory))
+    assert (memory.graph != memory.graph.T).nnz == 0  # both ways
 
 
 def _wall_experience(episodes: int, seed: int) -> ShortTermMemory:
@@ -371,3 +386,53 @@ def test_episodes_enter_the_memory_at_the_world_model_step():
     assert len(mem) == sum(-(-n // cfg.model.frame_skip) for n in steps)  # ceil(n / skip)
     assert bool(b.done.any()) == any(success)
     assert bool((b.action.norm(dim=-1) <= 2.45 + 1e-5).all())
+
+
+def _wall_memory(**settings: float) -> EpisodicMemory:
+    """One remembered episode in the wall world: from the start down to the gap and up the
+    other side to the goal, a node every step; its pictures are its places."""
+    down = [(-2.0, 3.0 - 0.5 * k) for k in range(7)]  # to (-2, 0)
+    across = [(-1.5 + 0.5 * k, 0.0) for k in range(8)]  # to (2, 0)
+    up = [(2.0, 0.5 + 0.5 * k) for k in range(6)]  # to (2, 3)
+    z = torch.tensor(down + across + up)
+    return EpisodicMemory(z, z, np.zeros(len(z)), 0.25, 0.25, 1, picture=lambda x: x, **settings)
+
+
+def test_a_route_through_the_memory_leads_a_short_horizon_through_the_gap():
+    # Straight at the goal the point presses into the wall; along the remembered episode it
+    # aims a few steps ahead each decision and goes round through the gap.
+    routes = Routes(_wall_memory(), look=3.0)
+    bounds = ActionBounds((-1.0, -1.0), (1.0, 1.0), max_norm=1.0)
+    config = PlannerConfig(horizon=2, action_repeat=1, samples=128, elites=16, iterations=4)
+    mpc = MPC(make_planner(Wall(), GoalEnergy(1.0, 0.0), bounds, config))
+    z, goal = torch.tensor([[-2.0, 3.0]]), torch.tensor([[2.0, 3.0]])
+    mpc.reset(1)
+    routes.reset(goal, goal)
+    for _ in range(30):
+        z = Wall().rollout(z, mpc.act(z, routes.goals(z, z))[:, None])[:, -1]
+    assert float((z - goal).norm()) < 0.5
+    assert routes.guided.tolist()[0] > 3
+
+
+def test_memory_joins_look_alikes_only_where_their_pictures_agree():
+    # Two episodes whose embeddings coincide: joined where the pictures are alike too.
+    z = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 0.0], [3.0, 0.0]])
+    episode = np.array([0, 0, 1, 1])
+    alike = EpisodicMemory(z, z.clone(), episode, 1.0, 1.0, 3)
+    unlike = EpisodicMemory(
+        z, z + torch.tensor([0.0, 5.0]) * torch.tensor([[0], [0], [1], [1]]), episode, 1.0, 1.0, 3
+    )
+    assert alike.graph[0, 2] > 0 and unlike.graph[0, 2] == 0
+    assert unlike.graph[0, 1] == unlike.graph[2, 3] == 3.0  # time edges, 3 steps
+    length, toward = unlike.routes_to(3)
+    assert np.isinf(length[0]) and length[2] == 3.0 and toward[2] == 3
+    assert unlike.locate(torch.tensor([[2.9, 0.0]]), torch.tensor([[3.0, 5.0]])).tolist() == [3]
+
+
+def test_bad_memory_and_route_settings_are_refused():
+    with pytest.raises(DataError, match="episodic memory"):
+        EpisodicMemory(torch.zeros(3, 2), torch.zeros(2, 2), np.zeros(3), 1.0, 1.0, 1)
+    with pytest.raises(ConfigError, match="look-ahead"):
+        Routes(_wall_memory(), look=0.0)
+    with pytest.raises(ConfigError, match=r"agent\.route_picture_radius"):
+        check_route_config(AgentConfig(route_every=3, route_picture_radius=0.0))

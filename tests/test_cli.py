@@ -60,11 +60,12 @@ def test_demo_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "success_rate=" in r.stdout
 
-    # A benchmark's evaluation of the trained run, with detours banked from its dataset.
+    # A benchmark's evaluation of the trained run, with detours banked from its dataset and
+    # routes over its episodic memory.
     bench = tmp_path / "bench.json"
     r = jepalab("bench", "two-rooms", "--checkpoint", str(out), "--run-dir", str(tmp_path / "b"),
                 "--out", str(bench), *TINY, "--agent.detour_patience", "2",
-                "--eval.latency_replans", "2")  # fmt: skip
+                "--agent.route_every", "2", "--eval.latency_replans", "2")  # fmt: skip
     assert r.returncode == 0, r.stderr
     figures = json.loads(bench.read_text())
     assert figures["episodes"] == 2 and figures["train_seconds"] == metrics["train_seconds"]

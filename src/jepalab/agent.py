@@ -15,7 +15,9 @@ by more than ``agent.max_spread``) or stuck (the cost to come has not improved f
 ``agent.patience`` decisions). :attr:`Agent.mode_counts` counts which mode acted.
 
 With :class:`~jepalab.configurator.detour.Detours`, Mode-2 that has come to rest off the
-goal aims at a remembered state for a while, then at the goal again from there.
+goal aims at a remembered state for a while, then at the goal again from there. With
+:class:`~jepalab.configurator.routes.Routes` it aims, every decision (but on a detour), a
+few steps ahead on the way its episodic memory knows to the goal.
 
 With a :class:`~jepalab.safety.SafetyGate` the agent **abstains** where it does not know:
 when the goal or the start of a task looks unfamiliar, or when the world surprises its model
@@ -44,6 +46,7 @@ from .world_model.predictor_ensemble import PredictorEnsemble
 
 if TYPE_CHECKING:  # the configurator package imports this module
     from .configurator.detour import Detours
+    from .configurator.routes import Routes
 
 MODES = ("auto", "mode1", "mode2")
 
@@ -62,6 +65,7 @@ class Agent:
         hazard: HazardProbe | None = None,
         ensemble: PredictorEnsemble | None = None,
         detours: Detours | None = None,
+        routes: Routes | None = None,
     ) -> None:
         if cfg.agent.mode not in MODES:
             raise JepalabError(f"agent.mode must be one of {MODES}, got '{cfg.agent.mode}'")
@@ -77,7 +81,7 @@ class Agent:
         spread = ensemble.spread if ensemble is not None else None
         self.mpc = MPC(make_planner(self.model, energy, bounds, cfg.planner, spread))
         self.critic, self.policy, self.gate, self.hazard = critic, policy, gate, hazard
-        self.detours = detours
+        self.detours, self.routes = detours, routes
         self.abstained: list[str | None] = []  # per environment: why it stopped acting
         self.mode = cfg.agent.mode if policy is not None else "mode2"
         # a Mode-1 decision, (E, H, W, C) images and (E, D) goals -> (z, action, spread)
@@ -116,9 +120,12 @@ class Agent:
         hazard: HazardProbe | None = None,
         ensemble: PredictorEnsemble | None = None,
         detours: Detours | None = None,
+        routes: Routes | None = None,
     ) -> Agent:
         """An agent whose actions respect ``env``'s action space (and norm limit, if any)."""
-        return cls(model, cfg, bounds_for(env), critic, policy, gate, hazard, ensemble, detours)
+        return cls(
+            model, cfg, bounds_for(env), critic, policy, gate, hazard, ensemble, detours, routes
+        )
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, env) -> Agent:
@@ -169,6 +176,8 @@ class Agent:
         self._since = torch.zeros(num_envs, dtype=torch.long)
         if self.detours is not None:
             self.detours.reset(self.z_goal)
+        if self.routes is not None:
+            self.routes.reset(self.z_goal, images)
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the environments where the ``(E,)`` bool ``mask`` is false (finished episodes)."""
@@ -188,6 +197,8 @@ class Agent:
         self._task_ids = self._task_ids[m]
         if self.detours is not None:
             self.detours.keep(m)
+        if self.routes is not None:
+            self.routes.keep(m)
 
     @property
     def deciding(self) -> bool:
@@ -240,7 +251,10 @@ class Agent:
             if scene is None and encoded is None:
                 scene = self.model.scene_map(images)
             # a warm start is only valid where Mode-2 made the previous decision as well
-            goal = self.z_goal if self.detours is None else self.detours.goals(z)
+            goal = self.z_goal if self.routes is None else self.routes.goals(z, images)
+            if self.detours is not None:  # while on a detour, its remembered state
+                detour = self.detours.goals(z)
+                goal = torch.where(self.detours.away[:, None], detour, goal)
             planned = self.mpc.act(z, goal, reset=~self._planned, scene=scene)
             action = planned if plan.all() else torch.where(plan[:, None], planned, action)
         self._planned = plan

@@ -200,6 +200,18 @@ class AgentConfig:
     detour_cost: float = 0.3
     detour_rest: float = 1.0
     detour_bank: int = 2000
+    # Routes (configurator/routes.py, memory/episodic.py): every route_every-th dataset frame
+    # is a node of the episodic memory (0: no routes); Mode-2 aims route_look steps ahead
+    # on the shortest way to the goal's node. Likeness edges: each node's route_neighbours
+    # nearest in embedding within route_embed_radius typical steps whose pictures, blurred
+    # route_blur px, are within route_picture_radius typical steps. With detours, the
+    # agent follows the route except while on a detour.
+    route_every: int = 0
+    route_look: float = 8.0
+    route_neighbours: int = 16
+    route_embed_radius: float = 1.0
+    route_picture_radius: float = 1.5
+    route_blur: float = 2.0
     hazard_steps: int = 3000  # training steps of the hazard probe (bench agent, Hazard Rooms)
     ensemble_steps: int = 1000  # training steps of the predictor ensemble (bench agent)
     # planner.risk of the risk-averse planner bench agent measures: the spread of a step is

@@ -22,6 +22,7 @@ import torch
 
 from .config import RunConfig, save_config
 from .configurator.detour import Detours
+from .configurator.routes import Routes
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
@@ -107,8 +108,9 @@ def evaluate(
 ) -> EvalResult:
     """Goal-reaching success on held-out seeded episodes; writes ``<out_dir>/eval``. The agent
     uses the ``learned`` modules (critic, Mode-1, high level, gate, hazard probe, ensemble,
-    detours); with ``agent.detour_patience`` and no detours given, they are banked from the
-    run's dataset."""
+    detours, routes); with ``agent.detour_patience`` and no detours given, they are banked
+    from the run's dataset, and with ``agent.route_every`` and no routes given, the routes'
+    episodic memory is built from it."""
     seed_range = None
     if cfg.data_path.exists():
         with EpisodeDataset(cfg.data_path) as ds:
@@ -117,6 +119,11 @@ def evaluate(
     if cfg.agent.detour_patience and learned.detours is None:
         detours = Detours.from_dataset(model, cfg.data_path, cfg.agent, cfg.train.seed)
         learned = dataclasses.replace(learned, detours=detours)
+    if cfg.agent.route_every and learned.routes is None:
+        routes = Routes.from_dataset(
+            model, cfg.data_path, cfg.agent, cfg.model.frames, cfg.train.seed, progress
+        )
+        learned = dataclasses.replace(learned, routes=routes)
     out = Path(cfg.out_dir) / "eval"
     return evaluate_model(model, cfg, out, seed_range, progress, learned)
 

@@ -114,6 +114,12 @@ class Detours:
         self.since, self.taken = self.since[mask], self.taken[mask]
         self._recent = [z[mask] for z in self._recent]
 
+    @property
+    def away(self) -> torch.Tensor:
+        """``(E,)`` bool: on a detour (aiming at a remembered state) since the last
+        :meth:`goals`."""
+        return self.left > 0
+
     def goals(self, z: torch.Tensor) -> torch.Tensor:
         """``(E, D)`` embeddings of this decision -> ``(E, D)`` what to plan toward now."""
         self._recent = [*self._recent, z][-3:]

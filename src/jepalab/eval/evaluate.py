@@ -24,6 +24,7 @@ from ..agent import Agent, bounds_for
 from ..config import RunConfig
 from ..configurator import Configurator, HierarchicalAgent
 from ..configurator.detour import Detours
+from ..configurator.routes import Routes
 from ..cost import STEP_COST, Critic, HazardProbe
 from ..envs import env_from_config
 from ..errors import JepalabError
@@ -244,7 +245,8 @@ class Learned:
     """The trained modules an agent may use besides its world model, each optional: the
     ``critic`` (terminal cost), Mode-1 ``policy``, ``high`` level (subgoals), safety
     ``gate``, ``hazard`` probe, predictor ``ensemble`` (risk-averse planning with
-    ``planner.risk``) and ``detours`` (from rest off the goal, try again from elsewhere)."""
+    ``planner.risk``), ``detours`` (from rest off the goal, try again from elsewhere) and
+    ``routes`` (aim along the way the episodic memory knows to the goal)."""
 
     critic: Critic | None = None
     policy: Mode1Policy | None = None
@@ -253,6 +255,7 @@ class Learned:
     hazard: HazardProbe | None = None
     ensemble: PredictorEnsemble | None = None
     detours: Detours | None = None
+    routes: Routes | None = None
 
 
 def make_agent(
@@ -260,17 +263,29 @@ def make_agent(
 ) -> Agent | HierarchicalAgent:
     """The agent ``cfg`` describes, with the ``learned`` modules: with a high level the
     two-level agent (its low level plans, with the critic and hazard probe if given; it
-    takes no Mode-1 policy, safety gate, ensemble or detours yet), else :class:`Agent`."""
+    takes no Mode-1 policy, safety gate, ensemble, detours or routes yet), else
+    :class:`Agent`."""
     m = learned or Learned()
     bounds = bounds_for(env_from_config(cfg.env))
     if m.high is None:
         return Agent(
-            model, cfg, bounds, m.critic, m.policy, m.gate, m.hazard, m.ensemble, m.detours
+            model,
+            cfg,
+            bounds,
+            m.critic,
+            m.policy,
+            m.gate,
+            m.hazard,
+            m.ensemble,
+            m.detours,
+            m.routes,
         )
     if m.policy is not None:
         raise JepalabError("the hierarchical agent's low level plans (Mode-2): no Mode-1 policy")
-    if m.gate is not None or m.ensemble is not None or m.detours is not None:
-        raise JepalabError("the hierarchical agent takes no safety gate, ensemble or detours yet")
+    if any(x is not None for x in (m.gate, m.ensemble, m.detours, m.routes)):
+        raise JepalabError(
+            "the hierarchical agent takes no safety gate, ensemble, detours or routes yet"
+        )
     return HierarchicalAgent(Configurator(model, m.high, cfg, bounds, m.critic, m.hazard))
 
 
