@@ -20,7 +20,6 @@ Shapes: ``E`` environments, ``D`` embedding size, ``M`` remembered states.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +80,7 @@ class Detours:
         gen = np.random.default_rng(seed)
         with EpisodeDataset(path) as ds:
             ds.check_compatible(model.obs_shape, model.action_dim)
-            starts = ds.episode_starts
-            # every frame that has a successor in its episode
-            pool = np.concatenate([np.arange(a, b - 1) for a, b in itertools.pairwise(starts)])
-            if len(pool) == 0:
-                raise DataError(f"{path}: no episode has two frames to measure a step on")
-            first = gen.choice(pool, min(config.detour_bank // 2, len(pool)), False)
+            first = ds.step_starts(config.detour_bank // 2, gen)
             # pairs may share a frame: read each once, ``pair`` indexes it per pair end
             index, pair = np.unique(np.r_[first, first + 1], return_inverse=True)
             frames = torch.from_numpy(ds.frames(index))

@@ -94,16 +94,14 @@ class Routes:
         """``(E, D)`` embeddings of ``(E, H, W, C)`` observations -> ``(E, D)`` aims."""
         here = self.memory.locate(z, self.memory.picture(images))
         aim = self.z_goal.clone()
-        graph = self.memory.graph
         for e, node in enumerate(here):
             length, toward = self._length[e], self._toward[e]
             if not np.isfinite(length[node]) or length[node] <= self.look:  # aim at the goal
                 continue
-            walked = 0.0
-            while walked < self.look:
-                nxt = int(toward[node])
-                walked += graph[node, nxt]
-                node = nxt
+            # along a shortest way, the length left falls by each edge walked
+            left = length[node] - self.look
+            while length[node] > left:
+                node = int(toward[node])
             aim[e] = self.memory.z[node]
             self.guided[e] += 1
         return aim

@@ -23,6 +23,7 @@ Datasets, with ``N`` frames in ``E`` episodes stored back to back:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -359,6 +360,14 @@ class EpisodeDataset:
     def episode_lengths(self) -> np.ndarray:
         """``(E,)`` int64 frames per episode."""
         return np.diff(self._starts)
+
+    def step_starts(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``count`` distinct frames drawn by ``rng`` from those that have a successor
+        in their episode: with ``+ 1`` they are pairs one step of the world apart."""
+        pool = np.concatenate([np.arange(a, b - 1) for a, b in itertools.pairwise(self._starts)])
+        if len(pool) == 0:
+            raise DataError(f"{self.path}: no episode has two frames to measure a step on")
+        return rng.choice(pool, min(count, len(pool)), False)
 
     @property
     def episode_seeds(self) -> np.ndarray:

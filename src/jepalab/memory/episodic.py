@@ -106,21 +106,16 @@ class EpisodicMemory:
         model.eval()
         with EpisodeDataset(path) as ds:
             ds.check_compatible(model.obs_shape, model.action_dim)
-            bounds = list(itertools.pairwise(ds.episode_starts))
-            index = np.concatenate([np.arange(a, b, every) for a, b in bounds])
-            episode = np.concatenate(
-                [np.full(len(range(a, b, every)), e) for e, (a, b) in enumerate(bounds)]
-            )
+            starts = ds.episode_starts
+            index = np.concatenate([np.arange(a, b, every) for a, b in itertools.pairwise(starts)])
+            episode = np.searchsorted(starts, index, "right") - 1
             z, pics = [], []
             for i in tqdm(range(0, len(index), CHUNK), "episodic memory", disable=not progress):
                 obs = torch.from_numpy(ds.frames(index[i : i + CHUNK]))
                 z.append(model.encode(obs))
                 pics.append(pictures(obs))
             # the typical step, on up to 2000 consecutive pairs
-            pool = np.concatenate([np.arange(a, b - 1) for a, b in bounds])
-            if len(pool) == 0:
-                raise DataError(f"{path}: no episode has two frames to measure a step on")
-            first = np.sort(np.random.default_rng(seed).choice(pool, min(2000, len(pool)), False))
+            first = np.sort(ds.step_starts(2000, np.random.default_rng(seed)))
             a, b = (torch.from_numpy(ds.frames(i)) for i in (first, first + 1))
         step_z = float((model.encode(a) - model.encode(b)).square().sum(-1).median())
         step_p = float((pictures(a) - pictures(b)).square().sum(-1).median())
