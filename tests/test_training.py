@@ -122,6 +122,28 @@ def test_one_step_prediction_starts_every_step_from_the_encoded_frame(tiny_data,
         )
 
 
+@pytest.mark.parametrize("objective", ["vicreg", "sigreg"])
+def test_the_loss_compiles_as_one_graph(tiny_data, tiny_model, objective):
+    """Terms stay on the device as tensors: a number read off it mid-loss (``.item()``)
+    breaks ``torch.compile``'s graph (and waits for a GPU every step)."""
+    from jepalab.data import WindowDataset
+    from jepalab.training import jepa_loss
+    from jepalab.training.trainer import scalars
+    from jepalab.world_model.objectives import SIGReg, VICReg
+
+    model, _, _ = tiny_model
+    batch = WindowDataset(tiny_data, window=4, in_memory=True).batch(range(6))
+    reg = VICReg() if objective == "vicreg" else SIGReg()
+    args = (model, reg, None, batch["obs"], batch["actions"], 0.0)
+    torch._dynamo.reset()
+    assert torch._dynamo.explain(jepa_loss)(*args).graph_break_count == 0
+    loss, terms, _ = jepa_loss(*args)
+    floats = scalars(terms)
+    assert floats["loss"] == pytest.approx(loss.item()) and all(
+        isinstance(v, float) for v in floats.values()
+    )
+
+
 def test_one_step_training_runs_and_a_bad_prediction_is_named(tmp_path, tiny_data):
     from jepalab.errors import ConfigError
 

@@ -115,8 +115,9 @@ def jepa_loss(
     contrast_weight: float = 0.0,
     neighbours: PixelNeighbours | None = None,
     neighbours_weight: float = 0.0,
-) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """``obs (B, T, H, W, C)`` uint8, ``actions (B, T-1, A)`` -> (loss, terms, z (B, T, D)).
+    Terms are detached 0-dim tensors (:func:`scalars` reads them).
 
     ``gather`` (data parallel): concatenates every rank's embeddings, so that the
     regulariser's batch statistics cover the global batch as they would in one process.
@@ -141,27 +142,32 @@ def jepa_loss(
     z_all = z if gather is None else gather(z)
     regs = [objective.regularizer(z_all[:, t]) for t in range(z.shape[1])]
     reg = torch.stack([r for r, _ in regs]).mean()
-    terms = {k: float(np.mean([t[k] for _, t in regs])) for k in regs[0][1]}
+    terms = {k: torch.stack([t[k] for _, t in regs]).mean() for k in regs[0][1]}
     loss = pred_loss + reg
     if model.scene is not None:
         locator_loss = model.scene.locator_loss(z, keypoints)
         loss = loss + locator_loss
-        terms["locator"] = locator_loss.item()
+        terms["locator"] = locator_loss.detach()
     if idm is not None:
         idm_loss = (idm(z[:, :-1], z[:, 1:]) - actions).pow(2).mean()
         loss = loss + idm_weight * idm_loss
-        terms["idm"] = idm_loss.item()
+        terms["idm"] = idm_loss.detach()
     if contrast is not None:
         contrast_loss = contrast(z, enqueue=z_all)
         loss = loss + contrast_weight * contrast_loss
-        terms["time_contrast"] = contrast_loss.item()
+        terms["time_contrast"] = contrast_loss.detach()
     if neighbours is not None:
         # Under data parallelism each rank's own frames and queue are its candidates.
         neighbours_loss = neighbours(z, neighbours.pictures(obs))
         loss = loss + neighbours_weight * neighbours_loss
-        terms["pixel_neighbours"] = neighbours_loss.item()
-    terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())
+        terms["pixel_neighbours"] = neighbours_loss.detach()
+    terms.update(loss=loss.detach(), pred=pred_loss.detach(), reg=reg.detach())
     return loss, terms, z
+
+
+def scalars(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Named 0-dim loss terms -> floats, read off the device in one transfer."""
+    return dict(zip(terms, torch.stack(list(terms.values())).tolist(), strict=True))
 
 
 def lr_at(step: int, cfg: RunConfig) -> float:
@@ -433,6 +439,7 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 if self.step % t.log_every == 0 or self.step == t.steps:
+                    terms = scalars(terms)
                     if world > 1:  # log the global batch's terms, not rank 0's share
                         terms = mean_over_ranks(terms, world, self.device)
                     if main:
@@ -460,7 +467,7 @@ class Trainer:
         self.model.cpu().eval()
         return TrainResult(self.model, self.step, seconds, final, self.ckpt_path)
 
-    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """This rank's share of the batch -> (loss, named terms, embeddings ``(N, D)``)."""
         batch = self.train_ds.batch(self._draw(len(self.train_ds)))
         loss, terms, z = self.loss_fn(
@@ -499,7 +506,7 @@ class Trainer:
             self.cfg.objective.idm_weight,
         )
         z = z.cpu()  # the probe solves on the CPU
-        out = {"val_pred": terms["pred"], **collapse_stats(z.flatten(0, 1))}
+        out = {"val_pred": float(terms["pred"]), **collapse_stats(z.flatten(0, 1))}
         if batch["states"].shape[-1] > 0:
             out.update(linear_probe(z.flatten(0, 1), batch["states"].flatten(0, 1)))
         self.model.train()

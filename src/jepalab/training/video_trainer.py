@@ -73,7 +73,7 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
 
 def video_loss(
     model: VideoJEPA, objective: AntiCollapse, clips: torch.Tensor, patches: int
-) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """``clips (B, T, H, W, 3)`` uint8 -> (loss, terms, patch vectors ``(N, C)`` for the
     collapse monitor).
 
@@ -95,7 +95,7 @@ def video_loss(
     z = flat[torch.randint(len(flat), (min(patches, len(flat)),))]
     reg, terms = objective.regularizer(z)
     loss = pred_loss + reg
-    terms.update(loss=loss.item(), pred=pred_loss.item(), reg=reg.item())
+    terms.update(loss=loss.detach(), pred=pred_loss.detach(), reg=reg.detach())
     return loss, terms, z
 
 
@@ -129,7 +129,7 @@ class VideoTrainer(Trainer):
         self.idm = None
         self._prepare()
 
-    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    def _batch_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         # Under torchrun the relative error and the patch regulariser cover this rank's
         # slice: the same as one process's in expectation, not to the last bit.
         clips = self.clips[self._draw(len(self.clips))]
@@ -166,7 +166,7 @@ class VideoTrainer(Trainer):
         v = self.cfg.video
         self.model.train()
         return {
-            "val_pred": terms["pred"],
+            "val_pred": float(terms["pred"]),
             "threshold": calibrate_threshold(self.model, self.held_out, v.spatial, v.percentile),
             **collapse_stats(z),
         }

@@ -6,7 +6,8 @@ objective here prevents that in its own way, behind one interface:
 * ``targets(obs, z)``: what the predictor must match (the online embeddings ``z`` by
   default; an EMA encoder's embeddings for :class:`~.ema.EMATarget`);
 * ``regularizer(z)``: a loss on a batch of embeddings ``(N, D)`` that is large when they
-  collapse, with named terms for logging;
+  collapse, with named terms for logging (detached 0-dim tensors: reading a number off
+  the device each step would wait for it, and breaks a compiled graph);
 * ``after_step(model)``: called after each optimiser step (the EMA update).
 """
 
@@ -24,7 +25,7 @@ class AntiCollapse(nn.Module):
         del obs
         return z
 
-    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``z (N, D)`` -> (loss, named terms)."""
         return z.new_zeros(()), {}
 

@@ -42,6 +42,6 @@ class SIGReg(AntiCollapse):
         super().__init__()
         self.weight, self.projections = weight, projections
 
-    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         stat = sigreg(z, self.projections)
-        return self.weight * stat, {"sigreg": stat.item()}
+        return self.weight * stat, {"sigreg": stat.detach()}

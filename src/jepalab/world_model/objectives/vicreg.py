@@ -34,7 +34,7 @@ class VICReg(AntiCollapse):
         super().__init__()
         self.std_weight, self.cov_weight = std_weight, cov_weight
 
-    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def regularizer(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         std, cov = variance_term(z), covariance_term(z)
         loss = self.std_weight * std + self.cov_weight * cov
-        return loss, {"vicreg_std": std.item(), "vicreg_cov": cov.item()}
+        return loss, {"vicreg_std": std.detach(), "vicreg_cov": cov.detach()}
