@@ -45,6 +45,21 @@ def test_task_goal_is_an_arm_at_rest_far_enough_away(env: ReacherTask) -> None:
     assert np.array_equal(again[0], start) and np.array_equal(again[1], goal)
 
 
+def test_every_environment_draws_an_arm_with_the_same_camera() -> None:
+    """Whatever arm and target an environment first renders, the same arm is drawn the
+    same: the camera looks at the root, not at where Gymnasium's viewer first found the
+    geoms (which moved it up to 3 px between environments)."""
+    arm, pictures = np.array([-0.5, 2.5]), []
+    for seed in (None, 2_000_000, 2_000_005):
+        e = ReacherTask(size=32)
+        if seed is not None:
+            e.reset_task(seed)  # the first picture: this task's goal arm
+        e._set_arm(arm)
+        pictures.append(e._observe(fresh=True))
+        e.close()
+    assert all(np.array_equal(p, pictures[0]) for p in pictures[1:])
+
+
 def test_success_needs_the_fingertip_at_the_goal_and_still(env: ReacherTask) -> None:
     env.reset_task(seed=3)
     env._set_arm(env._goal_arm)

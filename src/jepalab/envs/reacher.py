@@ -29,7 +29,16 @@ from jepalab.envs.mujoco_task import MujocoTask, PDExplorer
 __all__ = ["ReacherExplorer", "ReacherTask"]
 
 # Straight down at the arm's root; the arm (0.21 m) fills about 3/4 of the half-width.
-TOP_DOWN = {"trackbodyid": -1, "distance": 0.62, "elevation": -90.0, "azimuth": 90.0}
+# The look-at point is set, not left to Gymnasium: its offscreen viewer aims at the median
+# of the geoms' positions when it first renders, so every environment, its first picture
+# drawn at another arm and target, had its own camera (up to 2.5 cm, 3 px, off the root).
+TOP_DOWN = {
+    "trackbodyid": -1,
+    "lookat": np.array([0.0, 0.0, 0.01]),  # the root, at the links' height
+    "distance": 0.62,
+    "elevation": -90.0,
+    "azimuth": 90.0,
+}
 JOINT1_LIMIT = 2.8  # rad; the elbow's own range is +-3.0
 MIN_SEPARATION = 0.05  # m between start and goal fingertips
 # At rest to the eye: the fingertip moves under 0.4 px (3 mm) per step. Without it a
