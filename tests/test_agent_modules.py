@@ -175,7 +175,9 @@ def test_routes_remember_every_nth_dataset_frame(tiny_model):
     memory = routes.memory
     with EpisodeDataset(cfg.data_path) as ds:
         lengths = ds.episode_lengths
+        fifth = torch.from_numpy(ds.frames(memory.frames[5:6]))
     assert len(memory) == sum((n + 1) // 2 for n in lengths)
+    assert torch.allclose(memory.z[5], model.encode(fifth)[0], atol=1e-5)  # the node's frame
     assert memory.step_z > 0 and memory.step_p > 0
     assert memory.graph.shape == (len(memory), len(memory))
     assert (memory.graph != memory.graph.T).nnz == 0  # both ways

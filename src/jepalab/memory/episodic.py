@@ -80,6 +80,7 @@ class EpisodicMemory:
                 f"{len(z)} nodes, steps {step_z} and {step_p}"
             )
         self.z, self.pictures, self.picture = z, pictures, picture
+        self.frames: np.ndarray | None = None  # (M,) each node's dataset frame, if from one
         self.step_z, self.step_p, self.every = float(step_z), float(step_p), int(every)
         self.graph = self._build(np.asarray(episode), neighbours, embed_radius, picture_radius)
 
@@ -119,10 +120,12 @@ class EpisodicMemory:
             a, b = (torch.from_numpy(ds.frames(i)) for i in (first, first + 1))
         step_z = float((model.encode(a) - model.encode(b)).square().sum(-1).median())
         step_p = float((pictures(a) - pictures(b)).square().sum(-1).median())
-        return cls(
+        memory = cls(
             torch.cat(z), torch.cat(pics), episode, step_z, step_p, every,
             neighbours, embed_radius, picture_radius, pictures,
         )  # fmt: skip
+        memory.frames = index
+        return memory
 
     def __len__(self) -> int:
         return len(self.z)
