@@ -36,6 +36,7 @@ from reacher_goals import fold_groups, goal_of
 from scipy.stats import spearmanr
 
 from jepalab.cost import goal_cost
+from jepalab.data import EpisodeDataset
 from jepalab.envs import reacher as reacher_env
 from jepalab.errors import JepalabError
 from jepalab.io import atomic_write_text
@@ -49,17 +50,14 @@ SHORT = 0.5  # rad short of the goal's elbow, on the open side
 def goal_location(model, cfg, run: str, goals: list[tuple]) -> np.ndarray:
     """``(G,)`` metres between each goal's fingertip and that of the memory node its
     picture is located at."""
-    import h5py
-
     a = cfg.agent
     data = f"{run}/data.h5"
     memory = EpisodicMemory.from_dataset(
         model, data, a.route_every or 3, a.route_neighbours, a.route_embed_radius,
         a.route_picture_radius, a.route_blur, cfg.model.frames, cfg.train.seed,
     )  # fmt: skip
-    with h5py.File(data, "r") as f:
-        tips = f["states"][:, :2][np.sort(memory.frames)]
-    tips = tips[np.argsort(np.argsort(memory.frames))]  # back in the nodes' order
+    with EpisodeDataset(data) as ds:
+        tips = ds.states[memory.frames, :2]  # the fingertip, per node
     obs = torch.as_tensor(np.stack([o for o, _, _ in goals]))
     nodes = memory.locate(model.encode(obs), memory.picture(obs))
     return np.linalg.norm(tips[nodes] - np.stack([t for _, _, t in goals]), axis=1)
