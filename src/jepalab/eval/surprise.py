@@ -32,11 +32,16 @@ LOCALIZATION_FRAMES = 2  # a peak this close to the violation frame counts as lo
 def frame_surprise(
     model: VideoJEPA, clips: torch.Tensor | np.ndarray, spatial: str, batch: int = 64
 ) -> np.ndarray:
-    """uint8 clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)`` (0 in the context)."""
+    """uint8 clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)`` (0 in the context),
+    computed on the model's device batch by batch."""
     clips = torch.as_tensor(clips)
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model.energy(clips[i : i + batch], spatial) for i in range(0, len(clips), batch)]
+    out = [
+        model.energy(clips[i : i + batch].to(device), spatial).cpu()
+        for i in range(0, len(clips), batch)
+    ]
     model.train(was_training)
     return torch.cat(out).numpy()
 

@@ -108,8 +108,6 @@ class VideoTrainer(Trainer):
         if target not in KINDS:
             raise ConfigError(f"video target must be one of {list(KINDS)}, got '{target}'")
         check_video_config(cfg.video)
-        if cfg.train.device != "cpu":  # surprise calibration (eval.surprise) is CPU-only
-            raise ConfigError("the video trainer runs on the CPU; set train.device cpu")
         self._setup(cfg, dist)
         self.loss_fn = self._compiled(video_loss)
         v = cfg.video
@@ -132,7 +130,7 @@ class VideoTrainer(Trainer):
     def _batch_loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         # Under torchrun the relative error and the patch regulariser cover this rank's
         # slice: the same as one process's in expectation, not to the last bit.
-        clips = self.clips[self._draw(len(self.clips))]
+        clips = self.clips[self._draw(len(self.clips))].to(self.device)  # uint8: cheap to move
         return self.loss_fn(self.model, self.objective, clips, self.cfg.video.patches)
 
     def _meta(self) -> dict:
@@ -162,7 +160,8 @@ class VideoTrainer(Trainer):
     def validate(self) -> dict[str, float]:
         """Held-out prediction error and the calibrated flag threshold."""
         self.model.eval()
-        _, terms, z = video_loss(self.model, self.objective, self.held_out[:64], 4096)
+        clips = self.held_out[:64].to(self.device)
+        _, terms, z = video_loss(self.model, self.objective, clips, 4096)
         v = self.cfg.video
         self.model.train()
         return {

@@ -74,9 +74,8 @@ class MapPredictor(nn.Module):
         the last map read at each position minus its displacement, plus the residual."""
         delta, flow = out[:, :-2], out[:, -2:]  # flow in map positions, (x, y)
         h, w = flow.shape[-2:]
-        ys, xs = torch.meshgrid(
-            torch.arange(h, dtype=flow.dtype), torch.arange(w, dtype=flow.dtype), indexing="ij"
-        )
+        like = dict(dtype=flow.dtype, device=flow.device)
+        ys, xs = torch.meshgrid(torch.arange(h, **like), torch.arange(w, **like), indexing="ij")
         gx = (xs - flow[:, 0]) * (2 / max(w - 1, 1)) - 1
         gy = (ys - flow[:, 1]) * (2 / max(h - 1, 1)) - 1
         grid = torch.stack([gx, gy], -1)
