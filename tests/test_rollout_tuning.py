@@ -121,18 +121,59 @@ def test_the_agent_plays_first_and_its_figures_are_kept(tmp_path, tiny_data):
     assert tune_rollouts(cfg, progress=False) == figures  # tuned once
 
 
+def test_a_later_round_tunes_on_the_tuned_agents_episodes_and_resumes_where_it_stopped(
+    tmp_path, tiny_data
+):
+    cfg = _config(tmp_path, tiny_data)
+    train(cfg, progress=False)
+    cfg.train.rollout_tuning_steps, cfg.train.rollout_tuning_horizon = 30, 2
+    cfg.train.rollout_tuning_batch, cfg.train.rollout_tuning_lr = 32, 1e-3
+    cfg.train.rollout_tuning_agent_episodes = 4
+    checkpoint = tmp_path / "checkpoints" / "last.safetensors"
+    first = tune_rollouts(cfg, progress=False)
+    after_one, _ = load_world_model(tmp_path)
+    # a second round asked of the finished run (as `jepalab train --resume` would)
+    cfg.train.rollout_tuning_rounds, cfg.train.rollout_tuning_round_episodes = 2, 4
+    cfg.train.rollout_tuning_round_steps = 40
+    figures = tune_rollouts(cfg, progress=False)
+    tuning = read_checkpoint(checkpoint, KIND)[1]["rollout_tuning"]
+    after_two, _ = load_world_model(tmp_path)
+
+    assert tuning["rounds"] == 2 and tuning["round2_agent_episodes"] == 4
+    assert 0.0 <= tuning["round2_agent_success"] <= 1.0
+    assert {k: figures[k] for k in first} == first  # round one's figures stay
+    assert {"round2_agent_before", "round2_agent_after", "round2_after"} <= figures.keys()
+    # the held-out episode of the tuned agent is predicted better after the round
+    assert sum(figures["round2_agent_after"]) < sum(figures["round2_agent_before"])
+    assert any(
+        not torch.equal(after_two.predictor.state_dict()[k], v)
+        for k, v in _state(after_one.predictor).items()
+    )
+    for k, v in _state(after_one.encoder).items():
+        torch.testing.assert_close(after_two.encoder.state_dict()[k], v)
+    written = checkpoint.read_bytes()
+    assert tune_rollouts(cfg, progress=False) == figures  # both rounds played: nothing more
+    assert checkpoint.read_bytes() == written
+
+
 def test_a_bad_tuning_setting_fails_before_training(tmp_path, tiny_data):
     for key, value, message in (
         ("horizon", "0", r"rollout_tuning_horizon must be >= 1, got 0"),
         ("steps", "-1", r"rollout_tuning_steps must be >= 0, got -1"),
         ("layers", "0", r"rollout_tuning_layers >= 1, got 0 and 0"),
         ("agent_episodes", "1", r"rollout_tuning_agent_episodes must be 0 .* >= 2 .* got 1"),
+        ("rounds", "0", r"rollout_tuning_rounds must be >= 1, got 0"),
     ):
         extra = ("--train.rollout_tuning_steps", "5", f"--train.rollout_tuning_{key}", value)
         cfg = _config(tmp_path / key, tiny_data, *extra)
         with pytest.raises(ConfigError, match=message):
             train(cfg, progress=False)
         assert not (tmp_path / key / "checkpoints").exists()
+    extra = ("--train.rollout_tuning_steps", "5", "--train.rollout_tuning_rounds", "2")
+    cfg = _config(tmp_path / "r", tiny_data, *extra, "--train.rollout_tuning_round_episodes", "1")
+    with pytest.raises(ConfigError, match=r"round_episodes >= 2 .* got 1 and 4000"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "r" / "checkpoints").exists()
     # the agent needs tasks to play
     extra = ("--train.rollout_tuning_steps", "5", "--train.rollout_tuning_agent_episodes", "4")
     cfg = _config(tmp_path / "g", tiny_data, *extra, "--env.name", "CartPole-v1")

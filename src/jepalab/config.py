@@ -159,6 +159,15 @@ class TrainConfig:
     # world (as evaluation does, seeds from 5,000,000), and half of every tuning batch are
     # windows of its episodes: the planner drives where the exploration data is thin.
     rollout_tuning_agent_episodes: int = 0
+    # > 1: after stage two, more rounds of the same: the agent as evaluation plays it (the
+    # tuned predictor, with detours and routes if agent.* asks) plays
+    # rollout_tuning_round_episodes new tasks (seeds from 5,100,000 for round 2, 5,200,000
+    # for round 3, ...), and the tuned predictor trains rollout_tuning_round_steps more
+    # steps with those episodes as the agent's half of every batch: it learns where the
+    # agent that uses it goes, not only where stage one's agent went.
+    rollout_tuning_rounds: int = 1
+    rollout_tuning_round_episodes: int = 200
+    rollout_tuning_round_steps: int = 4000
     # Also log to this Weights & Biases project (pip install jepalab[wandb]); empty: off.
     # TensorBoard (<out_dir>/tb) is written either way.
     wandb_project: str = ""

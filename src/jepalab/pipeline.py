@@ -21,15 +21,13 @@ from typing import Any
 import torch
 
 from .config import RunConfig, save_config
-from .configurator.detour import Detours
-from .configurator.routes import Routes
 from .data import EpisodeDataset
 from .data import collect as collect_episodes
 from .envs import config_kwargs
 from .errors import JepalabError
 from .eval import EvalResult, plot_training_curves
 from .eval import evaluate as evaluate_model
-from .eval.evaluate import Learned
+from .eval.evaluate import Learned, with_memory_modules
 from .io import atomic_write_text
 from .training import (
     Trainer,
@@ -115,15 +113,7 @@ def evaluate(
     if cfg.data_path.exists():
         with EpisodeDataset(cfg.data_path) as ds:
             seed_range = ds.seed_range
-    learned = learned or Learned()
-    if cfg.agent.detour_patience and learned.detours is None:
-        detours = Detours.from_dataset(model, cfg.data_path, cfg.agent, cfg.train.seed)
-        learned = dataclasses.replace(learned, detours=detours)
-    if cfg.agent.route_every and learned.routes is None:
-        routes = Routes.from_dataset(
-            model, cfg.data_path, cfg.agent, cfg.model.frames, cfg.train.seed, progress
-        )
-        learned = dataclasses.replace(learned, routes=routes)
+    learned = with_memory_modules(model, cfg, learned, progress)
     out = Path(cfg.out_dir) / "eval"
     return evaluate_model(model, cfg, out, seed_range, progress, learned)
 

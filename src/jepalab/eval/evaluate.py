@@ -9,6 +9,7 @@ environment, the figure a robot with one body cares about.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -256,6 +257,25 @@ class Learned:
     ensemble: PredictorEnsemble | None = None
     detours: Detours | None = None
     routes: Routes | None = None
+
+
+def with_memory_modules(
+    model: WorldModel, cfg: RunConfig, learned: Learned | None = None, progress: bool = True
+) -> Learned:
+    """``learned`` (default: none) with the modules the run's dataset gives, where ``cfg``
+    asks for them and none is given: detours banked from it (``agent.detour_patience``)
+    and the routes' episodic memory built from it (``agent.route_every``; minutes on a
+    large dataset)."""
+    learned = learned or Learned()
+    if cfg.agent.detour_patience and learned.detours is None:
+        detours = Detours.from_dataset(model, cfg.data_path, cfg.agent, cfg.train.seed)
+        learned = dataclasses.replace(learned, detours=detours)
+    if cfg.agent.route_every and learned.routes is None:
+        routes = Routes.from_dataset(
+            model, cfg.data_path, cfg.agent, cfg.model.frames, cfg.train.seed, progress
+        )
+        learned = dataclasses.replace(learned, routes=routes)
+    return learned
 
 
 def make_agent(
