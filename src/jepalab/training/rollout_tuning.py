@@ -21,6 +21,15 @@ The planner drives the arm with near-saturated torques where the explorer seldom
 and there stage one's predictor errs 5.7 times as much as on the data (BENCHMARKS,
 session 22); the encoder is frozen, so the embeddings the agent saw are the targets.
 
+With ``train.rollout_tuning_rounds > 1``, more rounds follow (DAgger's idea for a world
+model): the agent that evaluation builds (the tuned predictor, with detours and routes
+where ``agent.*`` asks for them) plays ``rollout_tuning_round_episodes`` new tasks, and the
+tuned predictor trains ``rollout_tuning_round_steps`` more steps with those episodes as
+the agent's half of every batch (the earlier agent's are dropped). Stage one's agent fails
+most tasks far from the goal; the tuned agent's misses rest near it, at the folded
+elbow's limit, where session 39 found the predictor's error as large as the goal cost's
+slope.
+
 The run's checkpoint is then rewritten atomically with the tuned predictor under
 ``tuned_predictor`` beside stage one's model, which stays as it was (a resumed run goes on
 from it exactly); its header records the tuning and the predictor's shape, and
