@@ -150,24 +150,15 @@ def _round_one(
         "agent_": agent_val[rng.permutation(len(agent_val))[:4096]],
     }
     held_out = {k: v for k, v in held_out.items() if len(v)}
-    with torch.no_grad():  # stage one's predictor
-        figures = {
-            f"{k}before": _errors(model, z, a, idx, horizon)[0].tolist()
-            for k, idx in held_out.items()
-        }
+    # stage one's predictor, then the tuned one
+    figures = {f"{k}before": _curve(model, z, a, i, horizon) for k, i in held_out.items()}
     hidden, layers, warmup = cfg.model.predictor_hidden, cfg.model.predictor_layers, 0
     if t.rollout_tuning_hidden > 0:
         hidden, layers, warmup = t.rollout_tuning_hidden, t.rollout_tuning_layers, t.warmup_steps
         torch.manual_seed(t.seed)
         model.predictor = fresh_predictor(cfg, model).train(model.training)
     _train(model, cfg, z, a, starts, agent_starts, t.rollout_tuning_steps, warmup, rng, progress)
-    with torch.no_grad():
-        figures.update(
-            {
-                f"{k}after": _errors(model, z, a, idx, horizon)[0].tolist()
-                for k, idx in held_out.items()
-            }
-        )
+    figures.update({f"{k}after": _curve(model, z, a, i, horizon) for k, i in held_out.items()})
     return {
         "steps": t.rollout_tuning_steps,
         "horizon": horizon,
@@ -205,15 +196,13 @@ def _later_round(
     rng = np.random.default_rng(t.seed + r)
     held_out = val[rng.permutation(len(val))[:4096]]
     agent_held_out = agent_val[rng.permutation(len(agent_val))[:4096]]
-    with torch.no_grad():
-        before = _errors(model, z, a, agent_held_out, horizon)[0].tolist()
+    before = _curve(model, z, a, agent_held_out, horizon)
     steps = t.rollout_tuning_round_steps
     _train(
         model, cfg, z, a, starts, agent_starts, steps, t.warmup_steps, rng, progress, f"round {r}"
     )
-    with torch.no_grad():
-        after = _errors(model, z, a, agent_held_out, horizon)[0].tolist()
-        data_after = _errors(model, z, a, held_out, horizon)[0].tolist()
+    after = _curve(model, z, a, agent_held_out, horizon)
+    data_after = _curve(model, z, a, held_out, horizon)
     return {
         "rounds": r,
         f"round{r}_steps": steps,
@@ -236,6 +225,14 @@ def _errors(
     one = model.rollout(zw[:, :-1].flatten(0, 1), aw.flatten(0, 1)[:, None])
     one_step = (one[:, 0] - zw[:, 1:].flatten(0, 1)).pow(2).mean()
     return (rolled - zw[:, 1:]).pow(2).mean((0, 2)), one_step
+
+
+@torch.no_grad()
+def _curve(
+    model: WorldModel, z: torch.Tensor, a: torch.Tensor, idx: np.ndarray, horizon: int
+) -> list[float]:
+    """:func:`_errors`' open-loop error per step, as a figure for the checkpoint header."""
+    return _errors(model, z, a, idx, horizon)[0].tolist()
 
 
 def _train(
