@@ -281,6 +281,7 @@ class VideoConfig:
     hidden: int = 48  # predictor width (64 scored within noise and trained 1.35x slower)
     stride: int = 1  # pixels per map position: 1 (fine, the default) or 2
     predictor: str = "recurrent"  # recurrent (remembers the whole clip) | window (context)
+    mask: float = 0.0  # share of training clips whose predictor input hides a tube (JEPA)
     patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser
     spatial: str = "region"  # per-frame surprise from the error map: region | max | sum
     temporal: str = "max"  # clip surprise from per-frame surprise: max | mean

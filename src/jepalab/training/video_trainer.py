@@ -26,6 +26,7 @@ from ..eval.surprise import TEMPORAL, calibrate_threshold
 from ..perception.encoder import to_float_images
 from ..world_model import collapse_stats
 from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
+from ..world_model.tube_mask import at_map_resolution, tube_masks
 from ..world_model.video_jepa import SPATIAL, STRIDES, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
 from ..world_model.video_predictor import PREDICTORS
@@ -55,6 +56,8 @@ def check_video_config(v: VideoConfig) -> None:
         raise ConfigError(f"video.predictor must be one of {PREDICTORS}, got '{v.predictor}'")
     if v.max_offset < 0:
         raise ConfigError(f"video.max_offset must be 0 or more frames, got {v.max_offset}")
+    if not 0.0 <= v.mask <= 1.0:
+        raise ConfigError(f"video.mask must be a share in [0, 1], got {v.mask}")
     if v.clips < 1 or v.calibration_clips < 1:
         raise ConfigError("video.clips and video.calibration_clips must be at least 1")
 
@@ -64,7 +67,8 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
     v = cfg.video
     cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
     shape = (v.frame_size, v.frame_size, 3)
-    model = cls(shape, v.channels, v.context, v.hidden, v.stride, v.predictor)
+    masking = target == "embedding" and v.mask > 0
+    model = cls(shape, v.channels, v.context, v.hidden, v.stride, v.predictor, masking)
     if target == "embedding" and cfg.objective.name == "ema":
         target_encoder = MapEncoder(model.frame_shape, v.channels, v.stride)
         model.target_encoder = target_encoder.requires_grad_(False)
@@ -72,10 +76,15 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
 
 
 def video_loss(
-    model: VideoJEPA, objective: AntiCollapse, clips: torch.Tensor, patches: int
+    model: VideoJEPA,
+    objective: AntiCollapse,
+    clips: torch.Tensor,
+    patches: int,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """``clips (B, T, H, W, 3)`` uint8 -> (loss, terms, patch vectors ``(N, C)`` for the
-    collapse monitor).
+    collapse monitor). ``mask (B, T, H, W)`` hides the predictor's input there (the JEPA
+    only; the targets stay whole).
 
     The prediction term is the *relative* error: squared error over the squared change
     between consecutive targets (no gradient through the change). 1 means no better than
@@ -87,7 +96,8 @@ def video_loss(
     if isinstance(model, PixelVideoModel):
         target, (pred, _) = to_float_images(clips), model.predict_frames(clips, s)
     else:
-        target, (pred, _) = objective.targets(clips, s), model.predict(s)
+        seen = s if mask is None else model.hide(s, at_map_resolution(mask, s.shape[-2:]))
+        target, (pred, _) = objective.targets(clips, s), model.predict(seen)
     change = (target[:, k:] - target[:, k - 1 : -1]).pow(2).sum().detach()
     pred_loss = (pred - target[:, k:]).pow(2).sum() / change.clamp_min(1e-8)
     # Patches of one clip are many and alike; a random subset keeps the regulariser cheap.
@@ -131,7 +141,9 @@ class VideoTrainer(Trainer):
         # Under torchrun the relative error and the patch regulariser cover this rank's
         # slice: the same as one process's in expectation, not to the last bit.
         clips = self.clips[self._draw(len(self.clips))].to(self.device)  # uint8: cheap to move
-        return self.loss_fn(self.model, self.objective, clips, self.cfg.video.patches)
+        v = self.cfg.video
+        mask = tube_masks(clips, v.mask) if self.model.mask_token is not None else None
+        return self.loss_fn(self.model, self.objective, clips, v.patches, mask)
 
     def _meta(self) -> dict:
         v = self.cfg.video

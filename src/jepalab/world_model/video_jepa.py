@@ -68,6 +68,7 @@ class VideoJEPA(nn.Module):
         hidden: int = 48,
         stride: int = 1,
         predictor: str = "recurrent",
+        masking: bool = False,
     ) -> None:
         super().__init__()
         if context < 1:
@@ -81,6 +82,16 @@ class VideoJEPA(nn.Module):
         # maps, so surprise must be measured against them too; None: the encoder's own.
         self.target_encoder: MapEncoder | None = None
         self.predictor = make_predictor(predictor, channels, context, hidden, stride)
+        # V-JEPA's mask token: what the predictor reads where training hides its input
+        # (:mod:`.tube_mask`); None when the model is trained without masking.
+        self.mask_token = nn.Parameter(torch.zeros(channels)) if masking else None
+
+    def hide(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Maps ``(B, T, C, h, w)`` -> the same with the mask token where ``mask (B, T, h,
+        w)`` is True."""
+        if self.mask_token is None:
+            raise JepalabError("this model was built without masking (masking=False)")
+        return torch.where(mask[:, :, None], self.mask_token[:, None, None], s)
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, T, H, W, C)`` -> embedding maps ``(B, T, channels, h, w)``."""
