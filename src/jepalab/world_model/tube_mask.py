@@ -32,12 +32,12 @@ def tube_masks(
     if t < 3 or share == 0.0:
         return masks
     rand = dict(generator=generator, device="cpu")
-    change = (clips[:, 1:].float() - clips[:, :-1].float()).abs().sum(-1)  # (B, T-1, H, W)
     for i in torch.nonzero(torch.rand(b, **rand) < share).flatten().tolist():
         first = int(torch.randint(1, t - 1, (1,), **rand))
         length = int(torch.randint(FRAMES[0], FRAMES[1] + 1, (1,), **rand))
         # A pixel that changed into frame `first`, drawn by how much; any pixel if none did.
-        weights = change[i, first - 1].flatten().cpu() + 1e-6
+        change = (clips[i, first].float() - clips[i, first - 1].float()).abs().sum(-1)
+        weights = change.flatten().cpu() + 1e-6
         centre = int(torch.multinomial(weights, 1, generator=generator))
         cy, cx = divmod(centre, w)
         sh, sw = torch.randint(SIDE_PX[0], SIDE_PX[1] + 1, (2,), **rand).tolist()
