@@ -73,6 +73,17 @@ def test_demo_end_to_end(tmp_path):
     r = jepalab("bench", "reacher", "--checkpoint", str(out), "--out", str(bench))
     assert r.returncode == 2 and "world model of 'two-rooms'" in r.stderr, r.stderr
 
+    # Runs' world models planning as one ensemble (here the same run twice: the wiring).
+    r = jepalab("bench", "two-rooms", "--checkpoint", str(out), "--ensemble-checkpoint", str(out),
+                "--run-dir", str(tmp_path / "e"), "--out", str(bench), *TINY,
+                "--eval.latency_replans", "2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    figures = json.loads(bench.read_text())
+    assert figures["episodes"] == 2 and figures["train_seconds"] == 2 * metrics["train_seconds"]
+    assert [m["checkpoint"] for m in figures["members"]] == [str(out)] * 2
+    r = jepalab("bench", "two-rooms", "--ensemble-checkpoint", str(out), "--out", str(bench))
+    assert r.returncode == 2 and "beside --checkpoint" in r.stderr, r.stderr
+
     # The agent with a critic and a Mode-1 policy (untrained: this checks the wiring).
     from jepalab.actor import ActionBounds, Mode1Policy, save_policy
     from jepalab.cost import Critic, save_critic

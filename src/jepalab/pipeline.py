@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from .training import (
 )
 from .training.trainer import KIND
 from .world_model import WorldModel
+from .world_model.model_ensemble import WorldModelEnsemble
 
 
 def collect(cfg: RunConfig, progress: bool = True) -> Path:
@@ -130,28 +132,65 @@ def machine() -> dict[str, Any]:
 
 
 def evaluate_trained(
-    cfg: RunConfig, checkpoint: str | Path, progress: bool = True
+    cfg: RunConfig,
+    checkpoint: str | Path,
+    progress: bool = True,
+    ensemble: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """:func:`run_all`'s summary for a world model trained before: ``checkpoint`` (a file or
     run folder) evaluated under ``cfg``'s planner, agent and evaluation settings, with its
     own model settings and dataset; the training figures are read from its run's
-    ``metrics.json``, stage two's from the checkpoint."""
+    ``metrics.json``, stage two's from the checkpoint.
+
+    ``ensemble``: more trained runs of the same world whose models plan beside
+    ``checkpoint``'s as one (:class:`~jepalab.world_model.model_ensemble.WorldModelEnsemble`);
+    ``train_seconds`` is then the members' sum and ``members`` lists each one's. A run
+    folder that :func:`run_all` filled with several world models (``model-<i>``) stands
+    for all of them."""
     t0 = time.perf_counter()
-    model, saved = load_world_model(checkpoint)
-    if saved.env.name != cfg.env.name:
-        raise JepalabError(
-            f"{checkpoint} is a world model of {saved.env.name!r}; this evaluation is in "
-            f"{cfg.env.name!r}"
-        )
+    run = Path(checkpoint)
+    folders = [f for f in run.glob("model-*") if f.name[6:].isdigit()]
+    folders.sort(key=lambda f: int(f.name[6:]))
+    if run.is_dir() and not (run / "checkpoints").exists() and folders:
+        checkpoint, ensemble = folders[0], [*folders[1:], *ensemble]
+    model, saved = _trained_model(checkpoint, cfg.env.name)
     cfg = copy.deepcopy(cfg)
     cfg.model, cfg.data = saved.model, saved.data
     if not cfg.data.path:  # the dataset in the trained run's folder
         cfg.data.path = str(saved.data_path)
-    trained = run_summary(checkpoint)
-    result = evaluate(model, cfg, progress)
     keys = ("collect_seconds", "train_seconds", "train_steps", "val")
+    trained = run_summary(checkpoint)
     training = {k: trained.get(k) for k in keys}
+    if ensemble:
+        members, runs = [model], [{"checkpoint": str(checkpoint), **training}]
+        for path in ensemble:
+            member, other = _trained_model(path, cfg.env.name)
+            timing = (other.model.frames, other.model.frame_skip)
+            if timing != (saved.model.frames, saved.model.frame_skip):
+                raise JepalabError(
+                    f"{path} stacks {timing[0]} frames and steps {timing[1]} environment "
+                    f"steps; {checkpoint} {saved.model.frames} and {saved.model.frame_skip}: "
+                    "ensemble members must agree"
+                )
+            members.append(member)
+            runs.append({"checkpoint": str(path), **{k: run_summary(path).get(k) for k in keys}})
+        model = WorldModelEnsemble(members)
+        seconds = [r["train_seconds"] for r in runs]
+        training["train_seconds"] = None if None in seconds else sum(seconds)
+        training["members"] = runs
+    result = evaluate(model, cfg, progress)
     return _summary(cfg, result, training, checkpoint, t0)
+
+
+def _trained_model(checkpoint: str | Path, env_name: str) -> tuple[WorldModel, RunConfig]:
+    """:func:`load_world_model`, refusing a model of another world than ``env_name``."""
+    model, saved = load_world_model(checkpoint)
+    if saved.env.name != env_name:
+        raise JepalabError(
+            f"{checkpoint} is a world model of {saved.env.name!r}; this evaluation is in "
+            f"{env_name!r}"
+        )
+    return model, saved
 
 
 def _summary(
@@ -177,18 +216,43 @@ def _summary(
     return summary
 
 
-def run_all(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
-    """collect (unless the dataset exists) -> train -> evaluate; returns a summary dict."""
+def run_all(cfg: RunConfig, progress: bool = True, world_models: int = 1) -> dict[str, Any]:
+    """collect (unless the dataset exists) -> train -> evaluate; returns a summary dict.
+
+    ``world_models > 1``: train that many world models on the one dataset, from training
+    seeds ``train.seed``, ``train.seed + 1``, ..., each in ``<out_dir>/model-<i>``, and
+    evaluate them planning as one
+    (:class:`~jepalab.world_model.model_ensemble.WorldModelEnsemble`); ``train_seconds`` is
+    then their sum and ``members`` lists each one's figures."""
+    if world_models < 1:
+        raise JepalabError(f"world_models must be at least 1, got {world_models}")
     t0 = time.perf_counter()
     if not cfg.data_path.exists():
         collect(cfg, progress)
     collect_s = time.perf_counter() - t0
-    trained = train(cfg, progress=progress)
-    result = evaluate(trained.model, cfg, progress)
-    training = {
-        "collect_seconds": collect_s,
-        "train_seconds": trained.train_seconds,
-        "train_steps": trained.steps,
-        "val": trained.final,
-    }
-    return _summary(cfg, result, training, trained.checkpoint, t0)
+    models, runs = [], []
+    for i in range(world_models):
+        member = cfg
+        if world_models > 1:
+            member = copy.deepcopy(cfg)
+            member.out_dir = str(Path(cfg.out_dir) / f"model-{i}")
+            member.data.path = str(cfg.data_path)
+            member.train.seed = cfg.train.seed + i
+        trained = train(member, progress=progress)
+        models.append(trained.model)
+        figures = {
+            "train_seconds": trained.train_seconds,
+            "train_steps": trained.steps,
+            "val": trained.final,
+        }
+        if world_models > 1:  # each member's training figures, for evaluate_trained
+            atomic_write_text(Path(member.out_dir) / "metrics.json", json.dumps(figures, indent=2))
+        runs.append({"checkpoint": str(trained.checkpoint), **figures})
+    model = models[0] if world_models == 1 else WorldModelEnsemble(models)
+    result = evaluate(model, cfg, progress)
+    training = {"collect_seconds": collect_s, **runs[0]}
+    del training["checkpoint"]
+    if world_models > 1:
+        training["train_seconds"] = sum(r["train_seconds"] for r in runs)
+        training["members"] = runs
+    return _summary(cfg, result, training, runs[0]["checkpoint"], t0)
