@@ -45,6 +45,9 @@ def test_demo_end_to_end(tmp_path):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["episodes"] == 2 and 0.0 <= metrics["success_rate"] <= 1.0
+    rows = (out / "eval" / "episodes.csv").read_text().splitlines()
+    assert rows[0] == "seed,success,final_distance,steps,abstained,hazard" and len(rows) == 3
+    assert sum(int(row.split(",")[1]) for row in rows[1:]) == metrics["successes"]
 
     r = jepalab(
         "evaluate",

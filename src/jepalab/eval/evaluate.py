@@ -9,7 +9,9 @@ environment, the figure a robot with one body cares about.
 from __future__ import annotations
 
 import copy
+import csv
 import dataclasses
+import io
 import json
 import math
 import time
@@ -327,6 +329,7 @@ def evaluate(
     success: list[bool] = []
     dists: list[float] = []
     steps: list[int] = []
+    reasons: list[str | None] = []
     stopped: list[bool] = []
     burned: list[bool] = []
     gifs: list[str] = []
@@ -340,6 +343,7 @@ def evaluate(
         success += ran.success
         dists += ran.distance
         steps += ran.steps
+        reasons += ran.abstained
         stopped += [r is not None for r in ran.abstained]
         burned += ran.hazard
         for i, fr in enumerate(ran.frames):
@@ -368,4 +372,11 @@ def evaluate(
     )
     if out is not None:
         atomic_write_text(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
+        # Each task's outcome, so that two agents can be compared task by task.
+        table = io.StringIO()
+        rows = csv.writer(table, lineterminator="\n")
+        rows.writerow(["seed", "success", "final_distance", "steps", "abstained", "hazard"])
+        for row in zip(seeds, success, dists, steps, reasons, burned, strict=True):
+            rows.writerow([row[0], int(row[1]), f"{row[2]:.5f}", row[3], row[4] or "", int(row[5])])
+        atomic_write_text(out / "episodes.csv", table.getvalue())
     return result
