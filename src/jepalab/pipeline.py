@@ -149,37 +149,43 @@ def evaluate_trained(
     for all of them."""
     t0 = time.perf_counter()
     run = Path(checkpoint)
-    folders = [f for f in run.glob("model-*") if f.name[6:].isdigit()]
-    folders.sort(key=lambda f: int(f.name[6:]))
-    if run.is_dir() and not (run / "checkpoints").exists() and folders:
-        checkpoint, ensemble = folders[0], [*folders[1:], *ensemble]
-    model, saved = _trained_model(checkpoint, cfg.env.name)
+    if run.is_dir() and not (run / "checkpoints").exists():
+        folders = [f for f in run.glob("model-*") if f.name[6:].isdigit()]
+        if folders:
+            folders.sort(key=lambda f: int(f.name[6:]))
+            checkpoint, ensemble = folders[0], [*folders[1:], *ensemble]
+    paths = [checkpoint, *ensemble]
+    loaded = [_trained_model(path, cfg.env.name) for path in paths]
+    model, saved = loaded[0]
+    for path, (_, other) in zip(paths[1:], loaded[1:], strict=True):
+        # Observation and action shapes the ensemble checks; the time a step spans it cannot.
+        if other.model.frame_skip != saved.model.frame_skip:
+            raise JepalabError(
+                f"{path} steps {other.model.frame_skip} environment steps, {checkpoint} "
+                f"{saved.model.frame_skip}: ensemble members must agree"
+            )
     cfg = copy.deepcopy(cfg)
     cfg.model, cfg.data = saved.model, saved.data
     if not cfg.data.path:  # the dataset in the trained run's folder
         cfg.data.path = str(saved.data_path)
     keys = ("collect_seconds", "train_seconds", "train_steps", "val")
-    trained = run_summary(checkpoint)
-    training = {k: trained.get(k) for k in keys}
+    runs = []
+    for path in paths:
+        summary = run_summary(path)
+        runs.append({"checkpoint": str(path), **{k: summary.get(k) for k in keys}})
+    training = {k: runs[0][k] for k in keys}
     if ensemble:
-        members, runs = [model], [{"checkpoint": str(checkpoint), **training}]
-        for path in ensemble:
-            member, other = _trained_model(path, cfg.env.name)
-            timing = (other.model.frames, other.model.frame_skip)
-            if timing != (saved.model.frames, saved.model.frame_skip):
-                raise JepalabError(
-                    f"{path} stacks {timing[0]} frames and steps {timing[1]} environment "
-                    f"steps; {checkpoint} {saved.model.frames} and {saved.model.frame_skip}: "
-                    "ensemble members must agree"
-                )
-            members.append(member)
-            runs.append({"checkpoint": str(path), **{k: run_summary(path).get(k) for k in keys}})
-        model = WorldModelEnsemble(members)
-        seconds = [r["train_seconds"] for r in runs]
-        training["train_seconds"] = None if None in seconds else sum(seconds)
-        training["members"] = runs
+        model = WorldModelEnsemble([m for m, _ in loaded])
+        training = _with_members(training, runs)
     result = evaluate(model, cfg, progress)
     return _summary(cfg, result, training, checkpoint, t0)
+
+
+def _with_members(training: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``training`` figures of an ensemble whose members' figures are ``runs``: their
+    training seconds summed (None if one is unknown), and each member's under ``members``."""
+    seconds = [r["train_seconds"] for r in runs]
+    return {**training, "train_seconds": None if None in seconds else sum(seconds), "members": runs}
 
 
 def _trained_model(checkpoint: str | Path, env_name: str) -> tuple[WorldModel, RunConfig]:
@@ -250,9 +256,8 @@ def run_all(cfg: RunConfig, progress: bool = True, world_models: int = 1) -> dic
         runs.append({"checkpoint": str(trained.checkpoint), **figures})
     model = models[0] if world_models == 1 else WorldModelEnsemble(models)
     result = evaluate(model, cfg, progress)
-    training = {"collect_seconds": collect_s, **runs[0]}
-    del training["checkpoint"]
+    first = {k: v for k, v in runs[0].items() if k != "checkpoint"}
+    training = {"collect_seconds": collect_s, **first}
     if world_models > 1:
-        training["train_seconds"] = sum(r["train_seconds"] for r in runs)
-        training["members"] = runs
+        training = _with_members(training, runs)
     return _summary(cfg, result, training, runs[0]["checkpoint"], t0)

@@ -329,8 +329,7 @@ def evaluate(
     success: list[bool] = []
     dists: list[float] = []
     steps: list[int] = []
-    reasons: list[str | None] = []
-    stopped: list[bool] = []
+    reasons: list[str | None] = []  # why the agent stopped acting, per episode
     burned: list[bool] = []
     gifs: list[str] = []
     out = Path(out_dir) if out_dir is not None else None
@@ -344,7 +343,6 @@ def evaluate(
         dists += ran.distance
         steps += ran.steps
         reasons += ran.abstained
-        stopped += [r is not None for r in ran.abstained]
         burned += ran.hazard
         for i, fr in enumerate(ran.frames):
             gifs.append(str(write_gif(fr, out / f"episode_{b + i:03d}.gif")))
@@ -366,7 +364,7 @@ def evaluate(
         replan_ms_median=lat_med,
         replan_ms_p95=lat_p95,
         eval_seconds=seconds,
-        abstain_rate=float(np.mean(stopped)),
+        abstain_rate=float(np.mean([r is not None for r in reasons])),
         hazard_rate=float(np.mean(burned)),
         gifs=gifs,
     )
@@ -376,7 +374,9 @@ def evaluate(
         table = io.StringIO()
         rows = csv.writer(table, lineterminator="\n")
         rows.writerow(["seed", "success", "final_distance", "steps", "abstained", "hazard"])
-        for row in zip(seeds, success, dists, steps, reasons, burned, strict=True):
-            rows.writerow([row[0], int(row[1]), f"{row[2]:.5f}", row[3], row[4] or "", int(row[5])])
+        for seed, ok, dist, n, why, hazard in zip(
+            seeds, success, dists, steps, reasons, burned, strict=True
+        ):
+            rows.writerow([seed, int(ok), f"{dist:.5f}", n, why or "", int(hazard)])
         atomic_write_text(out / "episodes.csv", table.getvalue())
     return result
