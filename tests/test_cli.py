@@ -107,6 +107,14 @@ def test_demo_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     r = jepalab(*common, "--critic", str(tmp_path / "critic5.safetensors"))
     assert r.returncode == 2 and "embeddings of size 5" in r.stderr
+    # World models planning as one; modules learned on one model's embedding cannot join.
+    r = jepalab(*common, "--ensemble-checkpoint", str(out), "--eval.latency_replans", "2",
+                "--out", str(tmp_path / "ev2"))  # fmt: skip
+    assert r.returncode == 0 and "success_rate=" in r.stdout, r.stderr
+    assert (tmp_path / "ev2" / "eval" / "episodes.csv").exists()
+    critic = str(tmp_path / "critic.safetensors")
+    r = jepalab(*common, "--ensemble-checkpoint", str(out), "--critic", critic)
+    assert r.returncode == 2 and "--critic: learned on one world model's embedding" in r.stderr
 
     # Resume a finished run for more steps.
     r = jepalab("train", "--out", str(out), "--resume", "--train.steps", "8")

@@ -94,7 +94,7 @@ def test_bad_members_and_inputs_name_the_problem():
 
 
 def test_a_run_trains_world_models_from_successive_seeds_and_plans_with_them(tmp_path, tiny_data):
-    from jepalab.pipeline import evaluate_trained, run_all
+    from jepalab.pipeline import evaluate_trained, load_world_models, run_all
     from jepalab.training import load_world_model
 
     cfg = tiny_config(tmp_path, "--data.path", str(tiny_data), "--train.steps", "4",
@@ -115,5 +115,10 @@ def test_a_run_trains_world_models_from_successive_seeds_and_plans_with_them(tmp
     assert [m["checkpoint"] for m in again["members"]] == [str(tmp_path / "model-0"),
                                                           str(tmp_path / "model-1")]  # fmt: skip
     assert again["train_seconds"] == pytest.approx(summary["train_seconds"])
+    model, saved, paths = load_world_models(tmp_path, [tmp_path / "model-0"])
+    assert isinstance(model, WorldModelEnsemble) and len(model.members) == 3
+    assert [p.name for p in paths] == ["model-0", "model-1", "model-0"] and saved == cfg_a
+    with pytest.raises(JepalabError, match="world model of 'two-rooms'; this evaluation is in"):
+        load_world_models(tmp_path, env_name="reacher")
     with pytest.raises(JepalabError, match="at least 1"):
         run_all(cfg, progress=False, world_models=0)

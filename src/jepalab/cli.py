@@ -152,7 +152,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/demo)")
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last")
     e = add("evaluate", "plan to reach goals with a trained model; success rate and latency")
-    e.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
+    e.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint file or run folder (a bench folder with several world models, "
+        "model-<i>, plans with all of them as one)",
+    )
+    e.add_argument(
+        "--ensemble-checkpoint",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="plan with this trained run's world model too (the same world, e.g. another "
+        "training seed), the models as one ensemble whose goal cost is the sum of theirs; "
+        "repeatable. The learned modules below were trained on one model and cannot join",
+    )
     e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
     e.add_argument(
         "--critic",
@@ -313,14 +327,22 @@ def run(argv: list[str]) -> int:
         )
         print(f"checkpoint: {result.checkpoint}")
     elif args.command == "evaluate":
-        from .training import load_world_model
-
-        model, saved = load_world_model(args.checkpoint)
+        model, saved, paths = pipeline.load_world_models(args.checkpoint, args.ensemble_checkpoint)
+        modules = ("critic", "mode1", "high", "gate", "hazard", "ensemble")
+        given = [f"--{m}" for m in modules if getattr(args, m)]
+        if len(paths) > 1 and given:
+            raise JepalabError(
+                f"{', '.join(given)}: learned on one world model's embedding, and this "
+                f"evaluation plans with {len(paths)} world models as one; give them with "
+                "that model alone"
+            )
         cfg = apply_overrides(
             load_config(args.config, saved) if args.config else saved, parse_overrides(extra)
         )
         if args.out:
             cfg.out_dir = args.out
+        elif paths[0] != Path(args.checkpoint):  # a folder of several models: its own eval/
+            cfg.out_dir = args.checkpoint
         from .actor import load_policy
         from .cost import load_critic
 

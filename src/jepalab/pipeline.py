@@ -148,22 +148,7 @@ def evaluate_trained(
     folder that :func:`run_all` filled with several world models (``model-<i>``) stands
     for all of them."""
     t0 = time.perf_counter()
-    run = Path(checkpoint)
-    if run.is_dir() and not (run / "checkpoints").exists():
-        folders = [f for f in run.glob("model-*") if f.name[6:].isdigit()]
-        if folders:
-            folders.sort(key=lambda f: int(f.name[6:]))
-            checkpoint, ensemble = folders[0], [*folders[1:], *ensemble]
-    paths = [checkpoint, *ensemble]
-    loaded = [_trained_model(path, cfg.env.name) for path in paths]
-    model, saved = loaded[0]
-    for path, (_, other) in zip(paths[1:], loaded[1:], strict=True):
-        # Observation and action shapes the ensemble checks; the time a step spans it cannot.
-        if other.model.frame_skip != saved.model.frame_skip:
-            raise JepalabError(
-                f"{path} steps {other.model.frame_skip} environment steps, {checkpoint} "
-                f"{saved.model.frame_skip}: ensemble members must agree"
-            )
+    model, saved, paths = load_world_models(checkpoint, ensemble, cfg.env.name)
     cfg = copy.deepcopy(cfg)
     cfg.model, cfg.data = saved.model, saved.data
     if not cfg.data.path:  # the dataset in the trained run's folder
@@ -174,11 +159,51 @@ def evaluate_trained(
         summary = run_summary(path)
         runs.append({"checkpoint": str(path), **{k: summary.get(k) for k in keys}})
     training = {k: runs[0][k] for k in keys}
-    if ensemble:
-        model = WorldModelEnsemble([m for m, _ in loaded])
+    if len(paths) > 1:
         training = _with_members(training, runs)
     result = evaluate(model, cfg, progress)
-    return _summary(cfg, result, training, checkpoint, t0)
+    return _summary(cfg, result, training, paths[0], t0)
+
+
+def member_runs(checkpoint: str | Path) -> list[Path]:
+    """The world models a checkpoint stands for: a run folder that :func:`run_all` filled
+    with several (``model-<i>``, no ``checkpoints/`` of its own) -> each of them in order;
+    anything else -> itself."""
+    run = Path(checkpoint)
+    if run.is_dir() and not (run / "checkpoints").exists():
+        folders = [f for f in run.glob("model-*") if f.name[6:].isdigit()]
+        if folders:
+            return sorted(folders, key=lambda f: int(f.name[6:]))
+    return [run]
+
+
+def load_world_models(
+    checkpoint: str | Path, ensemble: Sequence[str | Path] = (), env_name: str | None = None
+) -> tuple[WorldModel, RunConfig, list[Path]]:
+    """The world model of ``checkpoint`` (a file or run folder) with those of the
+    ``ensemble`` runs beside it: (model, the first run's config, every member's path).
+
+    One member gives its own model; several plan as one
+    (:class:`~jepalab.world_model.model_ensemble.WorldModelEnsemble`). A run folder with
+    several world models stands for all of them (:func:`member_runs`). Every member must
+    be a model of ``env_name`` (default: the first one's world) with the same frame skip."""
+    paths = [p for c in (checkpoint, *ensemble) for p in member_runs(c)]
+    loaded = [load_world_model(path) for path in paths]
+    saved = loaded[0][1]
+    env_name = env_name or saved.env.name
+    for path, (_, other) in zip(paths, loaded, strict=True):
+        if other.env.name != env_name:
+            raise JepalabError(
+                f"{path} is a world model of {other.env.name!r}; this evaluation is in {env_name!r}"
+            )
+        # Observation and action shapes the ensemble checks; the time a step spans it cannot.
+        if other.model.frame_skip != saved.model.frame_skip:
+            raise JepalabError(
+                f"{path} steps {other.model.frame_skip} environment steps, {paths[0]} "
+                f"{saved.model.frame_skip}: ensemble members must agree"
+            )
+    models = [model for model, _ in loaded]
+    return (models[0] if len(models) == 1 else WorldModelEnsemble(models)), saved, paths
 
 
 def _with_members(training: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -186,17 +211,6 @@ def _with_members(training: dict[str, Any], runs: list[dict[str, Any]]) -> dict[
     training seconds summed (None if one is unknown), and each member's under ``members``."""
     seconds = [r["train_seconds"] for r in runs]
     return {**training, "train_seconds": None if None in seconds else sum(seconds), "members": runs}
-
-
-def _trained_model(checkpoint: str | Path, env_name: str) -> tuple[WorldModel, RunConfig]:
-    """:func:`load_world_model`, refusing a model of another world than ``env_name``."""
-    model, saved = load_world_model(checkpoint)
-    if saved.env.name != env_name:
-        raise JepalabError(
-            f"{checkpoint} is a world model of {saved.env.name!r}; this evaluation is in "
-            f"{env_name!r}"
-        )
-    return model, saved
 
 
 def _summary(
