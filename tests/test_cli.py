@@ -115,6 +115,10 @@ def test_demo_end_to_end(tmp_path):
     critic = str(tmp_path / "critic.safetensors")
     r = jepalab(*common, "--ensemble-checkpoint", str(out), "--critic", critic)
     assert r.returncode == 2 and "--critic: learned on one world model's embedding" in r.stderr
+    before = (out / "eval" / "episodes.csv").read_bytes()
+    r = jepalab(*common, "--ensemble-checkpoint", str(out))
+    assert r.returncode == 2 and "--ensemble-checkpoint needs --out" in r.stderr, r.stderr
+    assert (out / "eval" / "episodes.csv").read_bytes() == before  # the run's own, untouched
 
     # Resume a finished run for more steps.
     r = jepalab("train", "--out", str(out), "--resume", "--train.steps", "8")

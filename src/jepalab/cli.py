@@ -165,9 +165,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="plan with this trained run's world model too (the same world, e.g. another "
         "training seed), the models as one ensemble whose goal cost is the sum of theirs; "
-        "repeatable. The learned modules below were trained on one model and cannot join",
+        "repeatable; needs --out. The learned modules below were trained on one model and "
+        "cannot join",
     )
-    e.add_argument("--out", help="folder for metrics and GIFs (default: the checkpoint's run)")
+    e.add_argument(
+        "--out",
+        help="folder for metrics and GIFs (default: the checkpoint's run; required with "
+        "--ensemble-checkpoint, so that run's own evaluation is not overwritten)",
+    )
     e.add_argument(
         "--critic",
         help="a trained critic (critic.safetensors from bench agent): the planner's terminal "
@@ -335,6 +340,11 @@ def run(argv: list[str]) -> int:
                 f"{', '.join(given)}: learned on one world model's embedding, and this "
                 f"evaluation plans with {len(paths)} world models as one; give them with "
                 "that model alone"
+            )
+        if args.ensemble_checkpoint and not args.out:
+            raise JepalabError(
+                "--ensemble-checkpoint needs --out: the default folder is the first run's, "
+                "and its own evaluation there would be overwritten"
             )
         cfg = apply_overrides(
             load_config(args.config, saved) if args.config else saved, parse_overrides(extra)
