@@ -50,7 +50,7 @@ from jepalab.envs.violations import make_pair, make_pairs
 from jepalab.eval.surprise import frame_surprise, more_surprising, score_pairs
 from jepalab.io import atomic_write_text
 from jepalab.training.video_trainer import load_video_model, saved_video_config
-from jepalab.world_model.video_jepa import REGION_PX, VideoJEPA
+from jepalab.world_model.video_jepa import VideoJEPA
 
 RADIUS = 6.0  # px a slot looks around its predicted place
 WIN = 13  # side of a slot's remembered window (px)
@@ -114,13 +114,13 @@ class ObjectMemory(nn.Module):
         x = torch.cat([self.dyn_conv(window), v, radius[:, None] / 4], 1)
         return self.g + self.dyn_mlp(x)
 
-    def surroundings(self, y, f, p, ref):
+    def surroundings(self, y, f, occ, p, ref):
         """What is around each slot ``(B, K, C+1, WIN, WIN)`` (map and foreground), its own
-        body blanked and occluders shown as empty space (bodies pass behind them), and
-        each body's radius ``(B, K)`` from its footprint's area."""
+        body blanked and occluders (``occ (B, h, w)``) shown as empty space (bodies pass
+        behind them), and each body's radius ``(B, K)`` from its footprint's area."""
         b, k = p.shape[:2]
         # An occluder's edge blurs 2 px into the map: the encoder reads 5x5 pixels.
-        seen = F.max_pool2d((self.occluder(y) > 0.5).float()[:, None], 5, 1, 2) == 0
+        seen = F.max_pool2d((occ > 0.5).float()[:, None], 5, 1, 2) == 0
         src = torch.cat([torch.where(seen, y, self.empty[:, None, None]), f[:, None] * seen], 1)
         src = src[:, None].expand(-1, k, -1, -1, -1).flatten(0, 1)
         window, (gx, gy) = windows(src, p, padding="border")
@@ -251,7 +251,7 @@ class ObjectMemory(nn.Module):
                 look = torch.where(sel[..., None, None, None], new_look, look)
                 alive = alive | sel
             occ = self.occluder(yt)
-            window, radius = self.surroundings(yt, f, p, ref)
+            window, radius = self.surroundings(yt, f, occ, p, ref)
             if self.learned:
                 flat = self.acceleration(window.flatten(0, 1), v.flatten(0, 1), radius.flatten())
                 acc_next = flat.view(b, k, 2)
@@ -265,11 +265,11 @@ class ObjectMemory(nn.Module):
 
 class WithMemory(nn.Module):
     """A trained video JEPA whose predictions carry the memory's pictures; ``energy`` as
-    :meth:`VideoJEPA.energy` (``region`` and ``max`` only)."""
+    :meth:`VideoJEPA.energy`."""
 
-    def __init__(self, base: VideoJEPA, memory: ObjectMemory, use: bool = True) -> None:
+    def __init__(self, base: VideoJEPA, memory: ObjectMemory) -> None:
         super().__init__()
-        self.base, self.memory, self.use = base, memory, use
+        self.base, self.memory = base, memory
         self.context, self.frame_shape = base.context, base.frame_shape
 
     @torch.no_grad()
@@ -278,17 +278,10 @@ class WithMemory(nn.Module):
         k = self.context
         y = target_maps(self.base, frames)
         pred, _ = self.base.predict(self.base.encode(frames))
-        if self.use:
-            pictures = self.memory.track(y)[0][:, k:]
-            a = pictures[:, :, -1:]
-            pred = pred * (1 - a) + pictures[:, :, :-1] * a
-        e = (pred - y[:, k:]).pow(2).sum(2)
-        n, t = e.shape[:2]
-        if spatial == "region":
-            w = max(1, round(REGION_PX * e.shape[-1] / self.frame_shape[1]))
-            e = F.avg_pool2d(e.flatten(0, 1)[:, None], w, 1, w // 2, count_include_pad=False)
-            e = e[:, 0].unflatten(0, (n, t))
-        return torch.cat([e.new_zeros(n, k), e.flatten(2).amax(2)], 1)
+        pictures = self.memory.track(y)[0][:, k:]
+        a = pictures[:, :, -1:]
+        pred = pred * (1 - a) + pictures[:, :, :-1] * a
+        return self.base.reduce((pred - y[:, k:]).pow(2).sum(2), spatial)
 
 
 @torch.no_grad()
@@ -419,7 +412,7 @@ def triple_seen(log: dict, level: float) -> torch.Tensor:
     return seen[:, 2:] & seen[:, 1:-1] & seen[:, :-2]
 
 
-def figures(model: WithMemory, pairs, unseen) -> dict:
+def figures(model: WithMemory | VideoJEPA, pairs, unseen) -> dict:
     seen, other = (
         score_pairs(model, pairs, "region", "max"),
         score_pairs(model, unseen, "region", "max"),
@@ -436,7 +429,7 @@ def figures(model: WithMemory, pairs, unseen) -> dict:
     }
 
 
-def hidden_accuracy(model: WithMemory, pairs: tuple[np.ndarray, np.ndarray]) -> float:
+def hidden_accuracy(model: WithMemory | VideoJEPA, pairs: tuple[np.ndarray, np.ndarray]) -> float:
     """Pair accuracy on ``vanish_occluded`` pairs alone (a bench run has ~33 of them)."""
     possible, impossible = (frame_surprise(model, x, "region") for x in pairs)
     return round(float(more_surprising(impossible, possible, model.context, "max").mean()), 3)
@@ -486,7 +479,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed + 2)
     made = [make_pair("vanish_occluded", rng, size=v.frame_size) for _ in range(args.hidden_pairs)]
     hidden = (np.stack([m[0] for m in made]), np.stack([m[1] for m in made]))
-    with_memory, without = WithMemory(base, memory), WithMemory(base, memory, use=False)
+    with_memory, without = WithMemory(base, memory), base
     result = {
         "checkpoint": str(args.checkpoint),
         "seed": args.seed,

@@ -136,13 +136,18 @@ class VideoJEPA(nn.Module):
         """:meth:`energy` of ``frames`` that continue a video whose earlier frames
         ``memory`` holds, and the memory of all but the last ``context`` frames: a caller
         streaming a video passes it on with those frames, ahead of the next chunk."""
+        e, memory = self.error_maps(frames, memory)
+        return self.reduce(e, spatial), memory
+
+    def reduce(self, e: torch.Tensor, spatial: str) -> torch.Tensor:
+        """Error maps of frames ``context..`` ``(B, T - context, h, w)`` -> per-frame
+        surprise ``(B, T)``, 0 in the context (``spatial`` as in :meth:`energy`)."""
         if spatial not in SPATIAL:
             raise JepalabError(f"unknown spatial aggregation '{spatial}'; choose from {SPATIAL}")
-        e, memory = self.error_maps(frames, memory)
         if spatial == "region":
             # Error maps are at the map's resolution (JEPA) or the frame's (pixel twin).
             w = max(1, round(REGION_PX * e.shape[-1] / self.frame_shape[1]))
             e = F.avg_pool2d(e, w, stride=1, padding=w // 2, count_include_pad=False)
         e = e.flatten(2)
         e = e.sum(2) if spatial == "sum" else e.amax(2)
-        return torch.cat([e.new_zeros(e.shape[0], self.context), e], 1), memory
+        return torch.cat([e.new_zeros(e.shape[0], self.context), e], 1)
