@@ -33,11 +33,13 @@ import numpy as np
 import torch
 
 from jepalab.agent import Agent
+from jepalab.config import VALIDATION_SEED
 from jepalab.envs import make_env
 from jepalab.io import atomic_write_text
 from jepalab.training import load_world_model
 
-FIT, CALIBRATE, TEST = 2_100_000, 2_200_000, 2_000_000  # seed ranges: disjoint, held out
+# Seed ranges: disjoint, and held out from training and evaluation.
+FIT, CALIBRATE, TEST = VALIDATION_SEED + 100_000, VALIDATION_SEED + 200_000, VALIDATION_SEED
 WALL_GRAY, THICK_BORDER, DOOR_HALF = 200, 6, 4
 
 

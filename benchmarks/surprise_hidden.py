@@ -30,6 +30,7 @@ import json
 import numpy as np
 import torch
 
+from jepalab.config import VALIDATION_SEED
 from jepalab.envs.violations import make_pair
 from jepalab.eval.surprise import frame_surprise, more_surprising
 from jepalab.io import atomic_write_text
@@ -47,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", help="video JEPA or pixel-twin checkpoint or run folder")
     ap.add_argument("--pairs", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=2_000_000, help="validation seeds by default")
+    ap.add_argument("--seed", type=int, default=VALIDATION_SEED, help="validation seeds by default")
     ap.add_argument("--out", required=True, help="JSON file to write")
     args = ap.parse_args()
     if args.pairs < 1:

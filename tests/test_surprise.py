@@ -14,7 +14,9 @@ from jepalab.eval.surprise import (
     auroc,
     flagged_moments,
     frame_surprise,
+    frame_surprises,
     more_surprising,
+    pair_figures,
     score_pairs,
     stream_surprise,
 )
@@ -22,7 +24,7 @@ from jepalab.training import load_world_model
 from jepalab.training.checkpoint import read_checkpoint, save_checkpoint
 from jepalab.training.video_trainer import VideoTrainer, load_video_model, video_loss
 from jepalab.world_model.objectives import AntiCollapse
-from jepalab.world_model.video_jepa import VideoJEPA
+from jepalab.world_model.video_jepa import SPATIAL, VideoJEPA
 from jepalab.world_model.video_pixel import PixelVideoModel
 from jepalab.world_model.video_predictor import PREDICTORS
 
@@ -144,6 +146,24 @@ def test_a_model_blind_to_change_scores_pairs_at_chance():
     assert set(s["pair_accuracy_by_type"]) == {
         "permanence", "continuity", "solidity", "constancy", "gravity"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", [VideoJEPA, PixelVideoModel])
+def test_one_pass_gives_each_reduction_as_scored_alone(cls):
+    """``frame_surprises`` reduces one pass's error maps each way: the same per-frame
+    surprise as a pass per reduction, and the same pair figures."""
+    torch.manual_seed(0)
+    model = cls(context=2, channels=8, hidden=8).eval()
+    model.predictor.head.reset_parameters()
+    pairs = make_pairs(1, seed=0, frames=12)
+    both = {c: frame_surprises(model, getattr(pairs, c), SPATIAL, batch=3) for c in
+            ("possible", "impossible")}  # fmt: skip
+    for spatial in SPATIAL:
+        for c in ("possible", "impossible"):
+            alone = frame_surprise(model, getattr(pairs, c), spatial)
+            np.testing.assert_array_equal(both[c][spatial], alone)
+        figures = pair_figures(both["impossible"][spatial], both["possible"][spatial], pairs, 2)
+        assert figures == score_pairs(model, pairs, spatial)
 
 
 def test_surprise_command_writes_csv_and_plot(tiny_checkpoint, tmp_path):

@@ -1,10 +1,12 @@
 """Surprise: per-frame prediction energy of a video model, and how well it flags the impossible.
 
-* :func:`frame_surprise` — clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)``.
+* :func:`frame_surprise` — clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)``;
+  :func:`frame_surprises` the same under several spatial reductions from one pass.
 * :func:`score_pairs` — on matched possible/impossible pairs: pairwise relative accuracy
   (the impossible clip is the more surprising one, :func:`more_surprising`), single-clip
   detection AUROC, and localisation (the impossible clip's surprise peak within 2 frames
-  of the violation).
+  of the violation); :func:`pair_figures` the same from per-frame surprise already
+  computed.
 * :func:`stream_surprise` — per-frame surprise of a video of any length, chunk by chunk;
   :func:`surprise_report` writes it as CSV and a plot and lists the flagged moments.
 """
@@ -29,21 +31,30 @@ LOCALIZATION_FRAMES = 2  # a peak this close to the violation frame counts as lo
 
 
 @torch.no_grad()
-def frame_surprise(
-    model: VideoJEPA, clips: torch.Tensor | np.ndarray, spatial: str, batch: int = 64
-) -> np.ndarray:
-    """uint8 clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)`` (0 in the context),
-    computed on the model's device batch by batch."""
+def frame_surprises(
+    model: VideoJEPA, clips: torch.Tensor | np.ndarray, spatial: tuple[str, ...], batch: int = 64
+) -> dict[str, np.ndarray]:
+    """uint8 clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)`` (0 in the context)
+    under each ``spatial`` reduction, from one pass of the model: its error maps, computed
+    on the model's device batch by batch, are reduced each way."""
     clips = torch.as_tensor(clips)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [
-        model.energy(clips[i : i + batch].to(device), spatial).cpu()
-        for i in range(0, len(clips), batch)
-    ]
+    out: dict[str, list[torch.Tensor]] = {s: [] for s in spatial}
+    for i in range(0, len(clips), batch):
+        e, _ = model.error_maps(clips[i : i + batch].to(device))
+        for s in spatial:
+            out[s].append(model.reduce(e, s).cpu())
     model.train(was_training)
-    return torch.cat(out).numpy()
+    return {s: torch.cat(v).numpy() for s, v in out.items()}
+
+
+def frame_surprise(
+    model: VideoJEPA, clips: torch.Tensor | np.ndarray, spatial: str, batch: int = 64
+) -> np.ndarray:
+    """uint8 clips ``(N, T, H, W, 3)`` -> per-frame surprise ``(N, T)`` (0 in the context)."""
+    return frame_surprises(model, clips, (spatial,), batch)[spatial]
 
 
 def calibrate_threshold(
@@ -92,14 +103,22 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 def score_pairs(
     model: VideoJEPA, pairs: Pairs, spatial: str = "max", temporal: str = "max"
 ) -> dict:
-    """Surprise figures on matched pairs: ``pair_accuracy``, ``pair_accuracy_by_type``,
-    ``pair_accuracy_by_variant``, ``auroc``, ``localization_rate``, ``pairs``."""
+    """Surprise figures on matched pairs (see :func:`pair_figures`)."""
     e_pos = frame_surprise(model, pairs.possible, spatial)
     e_imp = frame_surprise(model, pairs.impossible, spatial)
-    s_pos = clip_scores(e_pos, model.context, temporal)
-    s_imp = clip_scores(e_imp, model.context, temporal)
-    right = more_surprising(e_imp, e_pos, model.context, temporal)
-    peak = e_imp[:, model.context :].argmax(1) + model.context
+    return pair_figures(e_imp, e_pos, pairs, model.context, temporal)
+
+
+def pair_figures(
+    e_imp: np.ndarray, e_pos: np.ndarray, pairs: Pairs, context: int, temporal: str = "max"
+) -> dict:
+    """Per-frame surprise of the impossible and possible clips of ``pairs`` ``(N, T)`` ->
+    ``pair_accuracy``, ``pair_accuracy_by_type``, ``pair_accuracy_by_variant``, ``auroc``,
+    ``localization_rate``, ``localization_by_type``, ``pairs``."""
+    s_pos = clip_scores(e_pos, context, temporal)
+    s_imp = clip_scores(e_imp, context, temporal)
+    right = more_surprising(e_imp, e_pos, context, temporal)
+    peak = e_imp[:, context:].argmax(1) + context
     localised = np.abs(peak - pairs.frame) <= LOCALIZATION_FRAMES
     return {
         "pair_accuracy": float(right.mean()),
