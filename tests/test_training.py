@@ -28,11 +28,23 @@ def test_training_runs_and_checkpoint_round_trips(tmp_path, tiny_data, objective
     assert saved.objective.name == objective
 
 
-def test_resume_is_exact(tmp_path, tiny_data):
-    straight = Trainer(tiny_config(tmp_path / "a", "--data.path", str(tiny_data)))
+@pytest.mark.parametrize(
+    "terms",
+    [
+        (),
+        # Terms with a queue of recent batches: the queue is saved, or the resumed run's
+        # negatives (and so its weights) would differ from the uninterrupted run's.
+        ("--objective.time_contrast_weight", "0.5", "--objective.time_contrast_queue", "64",
+         "--objective.pixel_neighbours_weight", "0.5", "--objective.pixel_neighbours_queue", "32"),
+    ],
+    ids=["plain", "queued-terms"],
+)  # fmt: skip
+def test_resume_is_exact(tmp_path, tiny_data, terms):
+    args = ("--data.path", str(tiny_data), *terms)
+    straight = Trainer(tiny_config(tmp_path / "a", *args))
     straight.fit(progress=False)
 
-    cfg = tiny_config(tmp_path / "b", "--data.path", str(tiny_data), "--train.steps", "3")
+    cfg = tiny_config(tmp_path / "b", *args, "--train.steps", "3")
     Trainer(cfg).fit(progress=False)  # stops at step 3 with a checkpoint
     cfg.train.steps = 6
     resumed = Trainer(cfg)
@@ -40,6 +52,9 @@ def test_resume_is_exact(tmp_path, tiny_data):
     a, b = _params(straight.model), _params(resumed.model)
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+    if terms:
+        assert len(resumed.contrast.queue) == len(straight.contrast.queue) > 0
+        assert torch.equal(resumed.neighbours.queue_p, straight.neighbours.queue_p)
 
 
 def test_bad_checkpoints_are_refused(tmp_path, tiny_data):

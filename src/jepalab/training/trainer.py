@@ -314,9 +314,8 @@ class Trainer:
         """Place the modules, make them identical on every rank, build the optimiser."""
         for m in self._modules().values():
             m.to(self.device)
-        for term in (self.contrast, self.neighbours):  # no parameters: not in _modules()
-            if term is not None:
-                term.to(self.device)
+        for term in self._queued_terms().values():  # no parameters: not in _modules()
+            term.to(self.device)
         # Gradients are averaged by hand over every trainable parameter rather than with
         # DistributedDataParallel: DDP only syncs what runs through its wrapper's forward(),
         # but the loss calls model.encode/rollout, the objective and the inverse-dynamics
@@ -349,13 +348,19 @@ class Trainer:
             mods["idm"] = self.idm
         return mods
 
+    def _queued_terms(self) -> dict[str, torch.nn.Module]:
+        """The loss terms that are on and keep a queue of recent batches from step to step
+        (no parameters; their queues go into the checkpoint, so a resume is exact)."""
+        terms = {"contrast": self.contrast, "neighbours": self.neighbours}
+        return {name: term for name, term in terms.items() if term is not None}
+
     # ---------------------------------------------------------------- checkpoints
     def save(self) -> None:
         """Rank 0 writes; the others hold the same state, RNG streams included."""
         if not self.dist.is_main:
             return
         tensors: dict[str, torch.Tensor] = {}
-        for name, mod in self._modules().items():
+        for name, mod in (self._modules() | self._queued_terms()).items():
             tensors.update(with_prefix(mod.state_dict(), name))
         opt_tensors, groups = optimizer_tensors(self.opt)
         tensors.update(opt_tensors)
@@ -395,6 +400,10 @@ class Trainer:
         self._check_resume(meta)
         for name, mod in self._modules().items():
             mod.load_state_dict(split_prefix(tensors, name))
+        for name, term in self._queued_terms().items():
+            # Checkpoints from before queues were saved have none: the queue refills.
+            if queues := split_prefix(tensors, name):
+                term.load_state_dict(queues)
         load_optimizer(self.opt, tensors, meta["param_groups"])
         torch.set_rng_state(tensors["rng.torch"])
         self.sampler.set_state(tensors["rng.sampler"])

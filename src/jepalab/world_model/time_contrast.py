@@ -16,23 +16,27 @@ negatives, so that rare look-alikes meet each other often enough to be told apar
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .queue import load_queues
 
 
 class TimeContrast(nn.Module):
     """``z (B, T, D) -> loss``: InfoNCE with logits ``-|z_t - c|^2 / temperature`` over
     candidates ``c``: the frame's successor ``z_t+1`` (the positive), every other window's
-    frames ``t+1`` and the queue. The queue (``queue`` embeddings, detached) is a buffer
-    outside the checkpoint: a resumed run refills it in ``queue / (B (T+1) / 4)`` steps.
+    frames ``t+1`` and the queue (``queue`` embeddings, detached). The queue is in the
+    state dict, at whatever length it has reached, so a resumed run goes on with it.
     """
 
     def __init__(self, embed_dim: int, temperature: float = 1.0, queue: int = 4096) -> None:
         super().__init__()
         self.temperature = temperature
         self.size = queue
-        self.register_buffer("queue", torch.empty(0, embed_dim), persistent=False)
+        self.register_buffer("queue", torch.empty(0, embed_dim))
 
     def forward(self, z: torch.Tensor, enqueue: torch.Tensor | None = None) -> torch.Tensor:
         """``z (B, T, D)`` this rank's windows; ``enqueue (N, T, D)`` the embeddings to
@@ -50,6 +54,10 @@ class TimeContrast(nn.Module):
         loss = F.cross_entropy(-dist / self.temperature, torch.arange(b * t, device=z.device))
         self._enqueue((z if enqueue is None else enqueue).detach().flatten(0, 1))
         return loss
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        load_queues(self, state_dict, prefix, ("queue",))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
