@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..errors import ConfigError
 from ..protocols import RolloutModel
 from .bounds import ActionBounds
-from .planner import EnergyFn, Planner, PlannerConfig, UncertaintyFn
+from .planner import EnergyFn, PlannerConfig, SamplingPlanner, UncertaintyFn
 
 
-class CEMPlanner(Planner, name="cem"):
+class CEMPlanner(SamplingPlanner, name="cem"):
     """Sample around a diagonal Gaussian, keep the ``elites`` best, refit, repeat.
 
     The current mean is always one of the candidates, so an iteration never loses the plan
@@ -33,25 +31,13 @@ class CEMPlanner(Planner, name="cem"):
                 f"planner.elites must be in [1, samples={config.samples}], got {config.elites}"
             )
 
-    def _optimise(
-        self, z0: torch.Tensor, z_goal: torch.Tensor, mean: torch.Tensor
+    def _refit(
+        self, mean: torch.Tensor, std: torch.Tensor, candidates: torch.Tensor, energy: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        num_envs = mean.shape[0]
-        samples = cfg.samples
-        z0, z_goal = self._repeat(z0, samples), self._repeat(z_goal, samples)
-        scale = self._scale(mean)
-        std = (cfg.init_std * scale).expand_as(mean)
-        min_std = cfg.min_std * scale
-        best, best_energy = mean, mean.new_full((num_envs,), math.inf)
-        envs = torch.arange(num_envs, device=mean.device)[:, None]
-        for _ in range(cfg.iterations):
-            candidates = self._candidates(mean, std)
-            energy = self._score(z0, z_goal, candidates)
-            best, best_energy = self._keep_best(best, best_energy, candidates, energy)
-            elites = candidates[envs, energy.topk(cfg.elites, dim=1, largest=False).indices]
-            # Elites are feasible and the feasible set is convex, so the mean stays feasible.
-            mean = cfg.momentum * mean + (1 - cfg.momentum) * elites.mean(dim=1)
-            std = cfg.momentum * std + (1 - cfg.momentum) * elites.std(dim=1, correction=0)
-            std = torch.maximum(std, min_std)
-        return best, best_energy
+        envs = torch.arange(len(mean), device=mean.device)[:, None]
+        elites = candidates[envs, energy.topk(cfg.elites, dim=1, largest=False).indices]
+        # Elites are feasible and the feasible set is convex, so the mean stays feasible.
+        mean = cfg.momentum * mean + (1 - cfg.momentum) * elites.mean(dim=1)
+        std = cfg.momentum * std + (1 - cfg.momentum) * elites.std(dim=1, correction=0)
+        return mean, std

@@ -246,6 +246,47 @@ class Planner(ABC):
             raise JepalabError("init must be finite")
 
 
+class SamplingPlanner(Planner):
+    """Sample candidates around a diagonal Gaussian over the decisions, keep the best ever
+    scored, refit the Gaussian to the scores (:meth:`_refit`), repeat. The std starts at
+    ``init_std`` and never falls below ``min_std``, both in units of the bounds' scale."""
+
+    def _optimise(
+        self, z0: torch.Tensor, z_goal: torch.Tensor, mean: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        starts, goals = self._repeat(z0, cfg.samples), self._repeat(z_goal, cfg.samples)
+        scale = self._scale(mean)
+        std = (cfg.init_std * scale).expand_as(mean)
+        min_std = cfg.min_std * scale
+        best, best_energy = mean, mean.new_full((mean.shape[0],), math.inf)
+        for _ in range(cfg.iterations):
+            candidates = self._candidates(mean, std)
+            energy = self._score(starts, goals, candidates)
+            best, best_energy = self._keep_best(best, best_energy, candidates, energy)
+            mean, std = self._refit(mean, std, candidates, energy)
+            std = torch.maximum(std, min_std)
+        return self._finish(z0, z_goal, mean, best, best_energy)
+
+    @abstractmethod
+    def _refit(
+        self, mean: torch.Tensor, std: torch.Tensor, candidates: torch.Tensor, energy: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``(E, K, A)`` mean and std from ``(E, C, K, A)`` candidates scored
+        ``(E, C)``. The mean must stay feasible."""
+
+    def _finish(
+        self,
+        z0: torch.Tensor,
+        z_goal: torch.Tensor,
+        mean: torch.Tensor,
+        best: torch.Tensor,
+        best_energy: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The plan to return once the iterations are spent: the best scored."""
+        return best, best_energy
+
+
 def make_planner(
     model: RolloutModel,
     energy: EnergyFn,
