@@ -16,6 +16,8 @@ class MPPIPlanner(SamplingPlanner, name="mppi"):
     sampling std follows the weighted spread of the samples, floored at ``min_std``.
     """
 
+    scores_final_mean = True
+
     def _refit(
         self, mean: torch.Tensor, std: torch.Tensor, candidates: torch.Tensor, energy: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,18 +26,6 @@ class MPPIPlanner(SamplingPlanner, name="mppi"):
         mean = torch.einsum("ec,ecka->eka", weights, candidates)
         variance = torch.einsum("ec,ecka->eka", weights, (candidates - mean[:, None]).square())
         return mean, variance.sqrt()
-
-    def _finish(
-        self,
-        z0: torch.Tensor,
-        z_goal: torch.Tensor,
-        mean: torch.Tensor,
-        best: torch.Tensor,
-        best_energy: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        # The final mean has not been scored yet; keep it unless a sample was better.
-        final = self._score(z0, z_goal, mean[:, None])
-        return self._keep_best(mean, final[:, 0], best[:, None], best_energy[:, None])
 
     def _weights(self, energy: torch.Tensor) -> torch.Tensor:
         """``(E, C)`` softmax weights of ``(E, C)`` energies (see the class docstring)."""

@@ -251,6 +251,10 @@ class SamplingPlanner(Planner):
     scored, refit the Gaussian to the scores (:meth:`_refit`), repeat. The std starts at
     ``init_std`` and never falls below ``min_std``, both in units of the bounds' scale."""
 
+    # Whether the last refit's mean, a plan no iteration scored, may be the answer (MPPI's
+    # weighted average can beat every sample; CEM returns the best sample).
+    scores_final_mean = False
+
     def _optimise(
         self, z0: torch.Tensor, z_goal: torch.Tensor, mean: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,7 +270,11 @@ class SamplingPlanner(Planner):
             best, best_energy = self._keep_best(best, best_energy, candidates, energy)
             mean, std = self._refit(mean, std, candidates, energy)
             std = torch.maximum(std, min_std)
-        return self._finish(z0, z_goal, mean, best, best_energy)
+        if not self.scores_final_mean:
+            return best, best_energy
+        # The final mean has not been scored yet; keep it unless a sample was better.
+        final = self._score(z0, z_goal, mean[:, None])
+        return self._keep_best(mean, final[:, 0], best[:, None], best_energy[:, None])
 
     @abstractmethod
     def _refit(
@@ -274,17 +282,6 @@ class SamplingPlanner(Planner):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The next ``(E, K, A)`` mean and std from ``(E, C, K, A)`` candidates scored
         ``(E, C)``. The mean must stay feasible."""
-
-    def _finish(
-        self,
-        z0: torch.Tensor,
-        z_goal: torch.Tensor,
-        mean: torch.Tensor,
-        best: torch.Tensor,
-        best_energy: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The plan to return once the iterations are spent: the best scored."""
-        return best, best_energy
 
 
 def make_planner(

@@ -32,14 +32,12 @@ folded arms still settle with the elbow bent the other way (BENCHMARKS, session 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..perception.encoder import to_float_images
-from .queue import load_queues
+from .queue import resize_queues
 
 FAR = 1e9  # squared distance that keeps an anchor from choosing itself
 
@@ -78,6 +76,7 @@ class PixelNeighbours(nn.Module):
         self.register_buffer("cols", blur_matrix(w, blur), persistent=False)
         self.register_buffer("queue_z", torch.empty(0))
         self.register_buffer("queue_p", torch.empty(0))
+        self.register_load_state_dict_pre_hook(resize_queues("queue_z", "queue_p"))
 
     @torch.no_grad()
     def pictures(self, obs: torch.Tensor) -> torch.Tensor:
@@ -111,10 +110,6 @@ class PixelNeighbours(nn.Module):
         loss = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
         self._enqueue(*fresh)
         return loss
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        load_queues(self, state_dict, prefix, ("queue_z", "queue_p"))
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor, pictures: torch.Tensor) -> None:

@@ -16,13 +16,11 @@ negatives, so that rare look-alikes meet each other often enough to be told apar
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .queue import load_queues
+from .queue import resize_queues
 
 
 class TimeContrast(nn.Module):
@@ -37,6 +35,7 @@ class TimeContrast(nn.Module):
         self.temperature = temperature
         self.size = queue
         self.register_buffer("queue", torch.empty(0, embed_dim))
+        self.register_load_state_dict_pre_hook(resize_queues("queue"))
 
     def forward(self, z: torch.Tensor, enqueue: torch.Tensor | None = None) -> torch.Tensor:
         """``z (B, T, D)`` this rank's windows; ``enqueue (N, T, D)`` the embeddings to
@@ -54,10 +53,6 @@ class TimeContrast(nn.Module):
         loss = F.cross_entropy(-dist / self.temperature, torch.arange(b * t, device=z.device))
         self._enqueue((z if enqueue is None else enqueue).detach().flatten(0, 1))
         return loss
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        load_queues(self, state_dict, prefix, ("queue",))
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
