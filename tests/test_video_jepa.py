@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from jepalab.errors import JepalabError
+from jepalab.config import RunConfig
+from jepalab.errors import ConfigError, JepalabError
+from jepalab.training.video_trainer import check_video_config
 from jepalab.world_model.video_jepa import VideoJEPA
 from jepalab.world_model.video_predictor import PREDICTORS
 
@@ -123,3 +125,26 @@ def test_bad_input_is_named():
         VideoJEPA(stride=4)
     with pytest.raises(JepalabError, match="unknown predictor 'lstm'"):
         VideoJEPA(predictor="lstm")
+    with pytest.raises(JepalabError, match="encoder kernel must be one of"):
+        VideoJEPA(kernel=5)
+    with pytest.raises(JepalabError, match="1 with stride 1 only"):
+        VideoJEPA(kernel=1, stride=2)
+    cfg = RunConfig()
+    cfg.video.encoder_kernel, cfg.video.stride = 1, 2
+    with pytest.raises(ConfigError, match=r"video\.encoder_kernel .* needs video\.stride 1"):
+        check_video_config(cfg.video)
+
+
+@pytest.mark.parametrize("kernel,reach", [(1, 0), (3, 2)])
+def test_the_map_encoder_reads_as_far_as_its_kernel(kernel, reach):
+    """A changed pixel changes the map vectors within ``reach`` of it and no others: with
+    kernel 1 each vector is its own pixel's colour."""
+    torch.manual_seed(0)
+    enc = VideoJEPA(channels=8, kernel=kernel).encoder
+    frame = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
+    other = frame.clone()
+    other[0, 10, 20] = 255 - other[0, 10, 20]
+    with torch.no_grad():
+        moved = (enc(frame) - enc(other)).abs().sum(1)[0] > 0
+    ys, xs = torch.nonzero(moved, as_tuple=True)
+    assert (ys - 10).abs().max() == reach and (xs - 20).abs().max() == reach

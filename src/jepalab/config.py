@@ -286,6 +286,7 @@ class VideoConfig:
     channels: int = 16  # embedding channels per map position
     hidden: int = 48  # predictor width (64 scored within noise and trained 1.35x slower)
     stride: int = 1  # pixels per map position: 1 (fine, the default) or 2
+    encoder_kernel: int = 1  # map encoder convolutions: 1 (own pixel's colour) or 3 (5x5 px)
     predictor: str = "recurrent"  # recurrent (remembers the whole clip) | window (context)
     mask: float = 0.0  # share of training clips whose predictor input hides a tube (JEPA)
     patches: int = 4096  # patch vectors per step given to the anti-collapse regulariser

@@ -27,7 +27,7 @@ from ..perception.encoder import to_float_images
 from ..world_model import collapse_stats
 from ..world_model.objectives import AntiCollapse, EMATarget, make_objective
 from ..world_model.tube_mask import at_map_resolution, tube_masks
-from ..world_model.video_jepa import SPATIAL, STRIDES, MapEncoder, VideoJEPA
+from ..world_model.video_jepa import KERNELS, SPATIAL, STRIDES, MapEncoder, VideoJEPA
 from ..world_model.video_pixel import PixelVideoModel
 from ..world_model.video_predictor import PREDICTORS
 from .checkpoint import load_state, read_checkpoint, split_prefix
@@ -52,6 +52,11 @@ def check_video_config(v: VideoConfig) -> None:
         raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
     if v.stride not in STRIDES:
         raise ConfigError(f"video.stride must be one of {STRIDES}, got {v.stride}")
+    if v.encoder_kernel not in KERNELS or (v.encoder_kernel == 1 and v.stride != 1):
+        raise ConfigError(
+            f"video.encoder_kernel must be one of {KERNELS} (1 needs video.stride 1), got "
+            f"{v.encoder_kernel} at stride {v.stride}"
+        )
     if v.predictor not in PREDICTORS:
         raise ConfigError(f"video.predictor must be one of {PREDICTORS}, got '{v.predictor}'")
     if v.max_offset < 0:
@@ -68,9 +73,11 @@ def build_video_model(cfg: RunConfig, target: str = "embedding") -> VideoJEPA:
     cls = {"embedding": VideoJEPA, "pixels": PixelVideoModel}[target]
     shape = (v.frame_size, v.frame_size, 3)
     masking = target == "embedding" and v.mask > 0
-    model = cls(shape, v.channels, v.context, v.hidden, v.stride, v.predictor, masking)
+    model = cls(
+        shape, v.channels, v.context, v.hidden, v.stride, v.predictor, masking, v.encoder_kernel
+    )
     if target == "embedding" and cfg.objective.name == "ema":
-        target_encoder = MapEncoder(model.frame_shape, v.channels, v.stride)
+        target_encoder = MapEncoder(model.frame_shape, v.channels, v.stride, v.encoder_kernel)
         model.target_encoder = target_encoder.requires_grad_(False)
     return model
 
@@ -184,7 +191,7 @@ class VideoTrainer(Trainer):
 
 
 # What checkpoints written before an option existed were trained with.
-LEGACY_VIDEO = {"stride": 2, "predictor": "window"}
+LEGACY_VIDEO = {"stride": 2, "predictor": "window", "encoder_kernel": 3}
 
 
 def predates(meta: dict, option: str) -> bool:

@@ -35,19 +35,30 @@ SPATIAL = ("sum", "max", "region")
 # bench, seed 2,000,000): 5 and 7 px tie; 3 px gains less over ``max``.
 REGION_PX = 5
 STRIDES = (1, 2)
+KERNELS = (1, 3)  # the map encoder's convolutions
 
 
 class MapEncoder(nn.Module):
-    """uint8 frames ``(N, H, W, C)`` -> embedding maps ``(N, channels, H/stride, W/stride)``."""
+    """uint8 frames ``(N, H, W, C)`` -> embedding maps ``(N, channels, H/stride, W/stride)``.
 
-    def __init__(self, frame_shape: tuple[int, int, int], channels: int, stride: int = 1) -> None:
+    ``kernel`` 3: each map vector reads the 5x5 pixels around it; 1 (stride 1 only): its
+    own pixel's colour alone, so where two bodies touch their vectors do not mix."""
+
+    def __init__(
+        self, frame_shape: tuple[int, int, int], channels: int, stride: int = 1, kernel: int = 3
+    ) -> None:
         super().__init__()
         if stride not in STRIDES:
             raise JepalabError(f"map stride must be one of {STRIDES}, got {stride}")
+        if kernel not in KERNELS or (kernel == 1 and stride != 1):
+            raise JepalabError(
+                f"encoder kernel must be one of {KERNELS} (1 with stride 1 only), got {kernel} "
+                f"at stride {stride}"
+            )
         self.frame_shape = tuple(frame_shape)
         widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[stride]
         # The last GELU is dropped: embeddings are unbounded, as the regulariser wants.
-        layers = conv_stack(frame_shape[-1], widths, strides, 1)[:-1]
+        layers = conv_stack(frame_shape[-1], widths, strides, 1, kernel)[:-1]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -69,6 +80,7 @@ class VideoJEPA(nn.Module):
         stride: int = 1,
         predictor: str = "recurrent",
         masking: bool = False,
+        kernel: int = 3,
     ) -> None:
         super().__init__()
         if context < 1:
@@ -77,7 +89,7 @@ class VideoJEPA(nn.Module):
             raise JepalabError(f"frame height and width must be even, got {frame_shape}")
         self.frame_shape, self.context, self.channels = tuple(frame_shape), context, channels
         self.stride = stride
-        self.encoder = MapEncoder(frame_shape, channels, stride)
+        self.encoder = MapEncoder(frame_shape, channels, stride, kernel)
         # With an EMA target (V-JEPA), the predictor learns to match the slow encoder's
         # maps, so surprise must be measured against them too; None: the encoder's own.
         self.target_encoder: MapEncoder | None = None
