@@ -41,10 +41,8 @@ def check_obs_shape(obs: torch.Tensor, expected: tuple[int, ...]) -> None:
         )
 
 
-def conv_stack(
-    in_ch: int, channels: tuple[int, ...], strides: tuple[int, ...], pool: int, kernel: int = 3
-):
-    """``[AvgPool] + (kernel x kernel conv, GELU) per entry of channels``.
+def conv_stack(in_ch: int, channels: tuple[int, ...], strides: tuple[int, ...], pool: int):
+    """``[AvgPool] + (3x3 conv, GELU) per entry of channels``.
 
     ``pool`` first averages ``pool x pool`` pixel blocks: a blurred dot still tells its
     sub-pixel position through its intensities, and every later layer costs ``pool^2``
@@ -52,7 +50,7 @@ def conv_stack(
     """
     layers: list[nn.Module] = [nn.AvgPool2d(pool)] if pool > 1 else []
     for out_ch, stride in zip(channels, strides, strict=True):
-        layers += [nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2), nn.GELU()]
+        layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), nn.GELU()]
         in_ch = out_ch
     return layers
 

@@ -52,11 +52,8 @@ def check_video_config(v: VideoConfig) -> None:
         raise ConfigError(f"video.percentile must be in (0, 100), got {v.percentile}")
     if v.stride not in STRIDES:
         raise ConfigError(f"video.stride must be one of {STRIDES}, got {v.stride}")
-    if v.encoder_kernel not in KERNELS or (v.encoder_kernel == 1 and v.stride != 1):
-        raise ConfigError(
-            f"video.encoder_kernel must be one of {KERNELS} (1 needs video.stride 1), got "
-            f"{v.encoder_kernel} at stride {v.stride}"
-        )
+    if v.encoder_kernel not in KERNELS:
+        raise ConfigError(f"video.encoder_kernel must be one of {KERNELS}, got {v.encoder_kernel}")
     if v.predictor not in PREDICTORS:
         raise ConfigError(f"video.predictor must be one of {PREDICTORS}, got '{v.predictor}'")
     if v.max_offset < 0:

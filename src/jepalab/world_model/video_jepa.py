@@ -41,8 +41,9 @@ KERNELS = (1, 3)  # the map encoder's convolutions
 class MapEncoder(nn.Module):
     """uint8 frames ``(N, H, W, C)`` -> embedding maps ``(N, channels, H/stride, W/stride)``.
 
-    ``kernel`` 3: each map vector reads the 5x5 pixels around it; 1 (stride 1 only): its
-    own pixel's colour alone, so where two bodies touch their vectors do not mix."""
+    ``kernel`` 3: 3x3 convolutions, so each map vector reads the pixels around its patch
+    (5x5 at stride 1); 1: each vector reads its own patch alone (its pixel at stride 1, its
+    2x2 block at stride 2), so where two bodies touch their vectors do not mix."""
 
     def __init__(
         self, frame_shape: tuple[int, int, int], channels: int, stride: int = 1, kernel: int = 3
@@ -50,15 +51,21 @@ class MapEncoder(nn.Module):
         super().__init__()
         if stride not in STRIDES:
             raise JepalabError(f"map stride must be one of {STRIDES}, got {stride}")
-        if kernel not in KERNELS or (kernel == 1 and stride != 1):
-            raise JepalabError(
-                f"encoder kernel must be one of {KERNELS} (1 with stride 1 only), got {kernel} "
-                f"at stride {stride}"
-            )
+        if kernel not in KERNELS:
+            raise JepalabError(f"encoder kernel must be one of {KERNELS}, got {kernel}")
         self.frame_shape = tuple(frame_shape)
-        widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[stride]
-        # The last GELU is dropped: embeddings are unbounded, as the regulariser wants.
-        layers = conv_stack(frame_shape[-1], widths, strides, 1, kernel)[:-1]
+        if kernel == 1:  # one patch in, one vector out
+            layers: list[nn.Module] = [
+                nn.Conv2d(frame_shape[-1], 32, stride, stride),
+                nn.GELU(),
+                nn.Conv2d(32, channels, 1),
+            ]
+        else:
+            widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[
+                stride
+            ]
+            # The last GELU is dropped: embeddings are unbounded, as the regulariser wants.
+            layers = conv_stack(frame_shape[-1], widths, strides, 1)[:-1]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
