@@ -35,8 +35,8 @@ class CEMPlanner(SamplingPlanner, name="cem"):
         self, mean: torch.Tensor, std: torch.Tensor, candidates: torch.Tensor, energy: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        envs = torch.arange(len(mean), device=mean.device)[:, None]
-        elites = candidates[envs, energy.topk(cfg.elites, dim=1, largest=False).indices]
+        best = energy.topk(cfg.elites, dim=1, largest=False).indices  # (E, elites)
+        elites = candidates.take_along_dim(best[:, :, None, None], dim=1)
         # Elites are feasible and the feasible set is convex, so the mean stays feasible.
         mean = cfg.momentum * mean + (1 - cfg.momentum) * elites.mean(dim=1)
         std = cfg.momentum * std + (1 - cfg.momentum) * elites.std(dim=1, correction=0)

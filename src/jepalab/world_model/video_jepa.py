@@ -54,18 +54,15 @@ class MapEncoder(nn.Module):
         if kernel not in KERNELS:
             raise JepalabError(f"encoder kernel must be one of {KERNELS}, got {kernel}")
         self.frame_shape = tuple(frame_shape)
-        if kernel == 1:  # one patch in, one vector out
-            layers: list[nn.Module] = [
-                nn.Conv2d(frame_shape[-1], 32, stride, stride),
-                nn.GELU(),
-                nn.Conv2d(32, channels, 1),
-            ]
-        else:
-            widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[
-                stride
-            ]
-            # The last GELU is dropped: embeddings are unbounded, as the regulariser wants.
-            layers = conv_stack(frame_shape[-1], widths, strides, 1)[:-1]
+        c = frame_shape[-1]
+        widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[stride]
+        # One patch in, one vector out; or 3x3 convolutions. The last GELU is dropped:
+        # embeddings are unbounded, as the regulariser wants.
+        layers = (
+            [nn.Conv2d(c, 32, stride, stride), nn.GELU(), nn.Conv2d(32, channels, 1)]
+            if kernel == 1
+            else conv_stack(c, widths, strides, 1)[:-1]
+        )
         self.conv = nn.Sequential(*layers)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
