@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jepalab.envs.physics import (
+    SQUARE_HALF,
     TRAIN_STYLE,
     UNSEEN_STYLE,
     Body,
@@ -23,16 +24,44 @@ from jepalab.envs.violations import (
 from jepalab.errors import JepalabError
 
 
-def test_floor_stops_a_falling_body_and_it_bounces_elastically():
-    scene = Scene(bodies=[Body(x=16, y=10, vx=0, vy=0, r=2, hue=0.1)])
-    top = []
+@pytest.mark.parametrize("shape", ["circle", "square"])
+def test_floor_stops_a_falling_body_and_it_bounces_elastically(shape):
+    scene = Scene(bodies=[Body(x=16, y=10, vx=0, vy=0, r=2, hue=0.1, shape=shape)])
+    half = 2 * (SQUARE_HALF if shape == "square" else 1.0)  # centre to the body's bottom
+    floor_top = scene.size - scene.floor
+    top, bottom = [], []
     for _ in range(200):
         step(scene)
         b = scene.bodies[0]
-        assert b.y + b.r <= scene.size - scene.floor + 1e-6  # never inside the floor
+        assert b.y + half <= floor_top + 1e-6  # never inside the floor
         top.append(b.y)
-    # Elastic: it comes back up close to where it was dropped.
-    assert min(top[100:]) < 11.0
+        bottom.append(b.y + half)
+    # It bounces where it touches the floor, not above it (a square with its side)...
+    assert max(bottom) == pytest.approx(floor_top)
+    # ...and elastically: it comes back up close to where it was dropped (a sub-step's
+    # push out of the floor costs a little height: within a tenth of the drop).
+    drop = floor_top - (10 + half)
+    assert floor_top - (min(top[100:]) + half) > 0.9 * drop
+
+
+def test_squares_collide_as_squares_not_as_discs():
+    h = 2 * SQUARE_HALF  # half-side of a square of radius 2
+
+    def squares(dx: float, dy: float) -> list[Body]:
+        return [
+            Body(x=10, y=10, vx=0, vy=0, r=2, hue=0.1, shape="square"),
+            Body(x=10 + dx, y=10 + dy, vx=0, vy=0, r=2, hue=0.6, shape="square"),
+        ]
+
+    # Faces 0.2 px apart (the discs of the same radius would overlap): nothing moves.
+    apart = squares(2 * h + 0.2, 0.0)
+    step(Scene(gravity=0.0, bodies=apart))
+    assert [(b.x, b.y) for b in apart] == [(10, 10), (10 + 2 * h + 0.2, 10)]
+    # Corners overlapping on the diagonal (the discs would not touch): pushed apart.
+    corners = squares(1.7 * 2, 1.7 * 2)
+    step(Scene(gravity=0.0, bodies=corners))
+    a, b = corners
+    assert max(abs(b.x - a.x), abs(b.y - a.y)) >= 2 * h - 1e-9
 
 
 def test_pillar_is_solid_unless_the_rule_is_broken():

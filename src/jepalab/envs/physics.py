@@ -3,7 +3,8 @@
 A box with a floor and side walls, sometimes a pillar rising from the floor (solid) and a
 screen hanging in the air (an occluder: drawn over everything, no physics). One to three
 discs or squares fly under gravity, bounce elastically off the floor, the walls, the
-pillar and each other. Everything is simulated in pixel units with a few sub-steps per
+pillar and each other (each body collides with its own outline: a disc as a disc, a
+square as an axis-aligned square). Everything is simulated in pixel units with a few sub-steps per
 frame and rendered anti-aliased, so sub-pixel motion is visible.
 
 Each object may carry a *rule break* (see :mod:`.violations`): from some frame on it
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import colorsys
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,6 +28,10 @@ from ..errors import JepalabError
 
 WALL = np.array([0.45, 0.45, 0.45])
 SCREEN = np.array([0.55, 0.42, 0.30])
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+# A square's half-side, in units of its radius: the square with the disc's area
+# (sqrt(pi) / 2), so that a body's mass (its area) does not depend on its shape.
+SQUARE_HALF = 0.886
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,11 @@ class Scene:
     gravity: float = 0.2
     floor: int = 2  # floor thickness (rows at the bottom)
     wall: int = 1  # side wall thickness
-    pillar: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
-    screen: tuple[float, float, float, float] | None = None
+    pillar: Box | None = None
+    screen: Box | None = None
     bodies: list[Body] = field(default_factory=list)
 
-    def solids(self) -> list[tuple[float, float, float, float]]:
+    def solids(self) -> list[Box]:
         s = self.size
         rects = [
             (0.0, s - self.floor, s, s + 10.0),
@@ -93,22 +98,57 @@ class Scene:
 
 
 # ---------------------------------------------------------------------------- physics
-def _collide_rect(b: Body, rect: tuple[float, float, float, float]) -> None:
-    """Circle (radius ``b.r``) against an axis-aligned rectangle: push out, reflect."""
-    x0, y0, x1, y1 = rect
-    cx, cy = min(max(b.x, x0), x1), min(max(b.y, y0), y1)
-    dx, dy = b.x - cx, b.y - cy
-    d2 = dx * dx + dy * dy
-    if d2 >= b.r * b.r:
+def body_box(b: Body) -> Box:
+    """The square a square body fills (its axis-aligned outline)."""
+    h = b.r * SQUARE_HALF
+    return (b.x - h, b.y - h, b.x + h, b.y + h)
+
+
+def _contact(b: Body, other: Body | Box) -> tuple[float, float, float] | None:
+    """Where body ``b`` overlaps ``other`` (a body, or a solid box): the unit normal
+    ``(nx, ny)`` pointing from ``other`` towards ``b``, and the depth to push ``b`` out
+    along it; None when they do not touch. Discs are discs and squares are squares: a
+    square touches the floor with its side, and two squares meet face to face."""
+    if isinstance(other, Body) and other.shape == "circle" and b.shape != "circle":
+        flipped = _contact(other, b)  # a square against a disc: the disc's view, reversed
+        return None if flipped is None else (-flipped[0], -flipped[1], flipped[2])
+    if isinstance(other, Body) and other.shape == "circle":  # a disc against a disc
+        dx, dy = b.x - other.x, b.y - other.y
+        d = (dx * dx + dy * dy) ** 0.5
+        if d >= b.r + other.r or d < 1e-9:
+            return None
+        return dx / d, dy / d, b.r + other.r - d
+    x0, y0, x1, y1 = body_box(other) if isinstance(other, Body) else other
+    if b.shape == "circle":  # a disc against a box: its nearest point
+        cx, cy = min(max(b.x, x0), x1), min(max(b.y, y0), y1)
+        dx, dy = b.x - cx, b.y - cy
+        d2 = dx * dx + dy * dy
+        if d2 >= b.r * b.r:
+            return None
+        if d2 >= 1e-12:
+            d = d2**0.5
+            return dx / d, dy / d, b.r - d
+        # The centre is inside the box: leave through the nearest side.
+        depth, nx, ny = min(
+            (b.x - x0, -1.0, 0.0), (x1 - b.x, 1.0, 0.0), (b.y - y0, 0.0, -1.0), (y1 - b.y, 0.0, 1.0)
+        )
+        return nx, ny, depth + b.r
+    # A square against a box: leave along the axis of least overlap.
+    bx0, by0, bx1, by1 = body_box(b)
+    ox, oy = min(bx1, x1) - max(bx0, x0), min(by1, y1) - max(by0, y0)
+    if ox <= 0 or oy <= 0:
+        return None
+    if ox < oy:
+        return (1.0 if b.x > (x0 + x1) / 2 else -1.0), 0.0, ox
+    return 0.0, (1.0 if b.y > (y0 + y1) / 2 else -1.0), oy
+
+
+def _collide_rect(b: Body, rect: Box) -> None:
+    """A body against a fixed solid rectangle: push out, reflect."""
+    c = _contact(b, rect)
+    if c is None:
         return
-    if d2 < 1e-12:  # centre inside the rectangle: leave along the shallowest side
-        pens = [(b.x - x0, -1.0, 0.0), (x1 - b.x, 1.0, 0.0), (b.y - y0, 0.0, -1.0)]
-        pens.append((y1 - b.y, 0.0, 1.0))
-        depth, nx, ny = min(pens)
-        depth += b.r
-    else:
-        d = d2**0.5
-        nx, ny, depth = dx / d, dy / d, b.r - d
+    nx, ny, depth = c
     b.x += nx * depth
     b.y += ny * depth
     vn = b.vx * nx + b.vy * ny
@@ -118,14 +158,12 @@ def _collide_rect(b: Body, rect: tuple[float, float, float, float]) -> None:
 
 
 def _collide_bodies(a: Body, b: Body) -> None:
-    """Elastic collision of two discs with masses proportional to area."""
-    dx, dy = b.x - a.x, b.y - a.y
-    d = (dx * dx + dy * dy) ** 0.5
-    if d >= a.r + b.r or d < 1e-9:
+    """Elastic collision of two bodies with masses proportional to area."""
+    c = _contact(b, a)
+    if c is None:
         return
-    nx, ny = dx / d, dy / d
+    nx, ny, overlap = c  # from a towards b
     ma, mb = a.r**2, b.r**2
-    overlap = a.r + b.r - d
     a.x -= nx * overlap * mb / (ma + mb)
     a.y -= ny * overlap * mb / (ma + mb)
     b.x += nx * overlap * ma / (ma + mb)
@@ -183,9 +221,7 @@ def body_cover(b: Body, size: int) -> np.ndarray:
     if b.shape == "circle":
         d = np.hypot(xs - b.x, ys - b.y)
         return np.clip(b.r + 0.5 - d, 0.0, 1.0)
-    # a square with the same area as the circle, axis-aligned
-    h = b.r * 0.886
-    return _rect_cover((b.x - h, b.y - h, b.x + h, b.y + h), size)
+    return _rect_cover(body_box(b), size)
 
 
 def visible_fraction(scene: Scene, b: Body) -> float:
@@ -235,11 +271,12 @@ def simulate(scene: Scene, frames: int, events: dict | None = None) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------- scenes
-def _free(scene: Scene, x: float, y: float, r: float, others: list[Body]) -> bool:
-    for x0, y0, x1, y1 in scene.solids():
-        if x0 - r < x < x1 + r and y0 - r < y < y1 + r:
-            return False
-    return all(np.hypot(o.x - x, o.y - y) > o.r + r + 1.0 for o in others)
+def _free(scene: Scene, b: Body, others: list[Body]) -> bool:
+    """Body ``b`` is clear of every solid, and at least 1 px from every other body."""
+    if any(_contact(b, rect) is not None for rect in scene.solids()):
+        return False
+    grown = replace(b, r=b.r + (1.0 / SQUARE_HALF if b.shape == "square" else 1.0))
+    return all(_contact(grown, o) is None for o in others)
 
 
 def random_body(
@@ -247,14 +284,17 @@ def random_body(
 ) -> Body | None:
     """A body at a free place in the air with a modest velocity (None if none fits)."""
     r = float(rng.uniform(*style.radius))
+    shape = str(rng.choice(style.shapes))
     for _ in range(50):
         x = float(rng.uniform(r + 1, scene.size - r - 1))
         y = float(rng.uniform(r + 2, scene.size * 0.7))
-        if _free(scene, x, y, r, others):
+        b = Body(x, y, 0.0, 0.0, r, 0.0, shape)
+        if _free(scene, b, others):
             # Little enough energy that bodies stay inside the box.
-            vx = float(rng.uniform(-1.5, 1.5))
-            vy = float(rng.uniform(-1.2, 1.0))
-            return Body(x, y, vx, vy, r, style.sample_hue(rng), str(rng.choice(style.shapes)))
+            b.vx = float(rng.uniform(-1.5, 1.5))
+            b.vy = float(rng.uniform(-1.2, 1.0))
+            b.hue = style.sample_hue(rng)
+            return b
     return None
 
 
