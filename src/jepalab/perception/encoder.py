@@ -97,7 +97,7 @@ class CNNEncoder(nn.Module):
         return self.embed(self.conv(x))
 
 
-class MapEncoder(CNNEncoder):
+class CNNMapEncoder(CNNEncoder):
     """:class:`CNNEncoder` whose embedding is its last feature map, squeezed to ``k``
     channels by a 1x1 convolution and flattened: ``(N, H, W, C)`` uint8 -> ``(N, D)``,
     ``D = k h w`` (as DINO-WM plans on patch features, not one vector per picture).
@@ -181,7 +181,7 @@ class StackedFrames(nn.Module):
         return torch.cat([e[:, -1], *(e[:, 1:] - e[:, :-1]).flip(1).unbind(1)], -1)
 
 
-ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder, "cnn-map": MapEncoder}
+ENCODERS = {"keypoints": KeypointEncoder, "cnn": CNNEncoder, "cnn-map": CNNMapEncoder}
 
 
 def make_encoder(

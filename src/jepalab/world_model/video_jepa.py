@@ -46,7 +46,7 @@ class MapEncoder(nn.Module):
     2x2 block at stride 2), so where two bodies touch their vectors do not mix."""
 
     def __init__(
-        self, frame_shape: tuple[int, int, int], channels: int, stride: int = 1, kernel: int = 3
+        self, frame_shape: tuple[int, int, int], channels: int, stride: int = 1, kernel: int = 1
     ) -> None:
         super().__init__()
         if stride not in STRIDES:
@@ -84,7 +84,7 @@ class VideoJEPA(nn.Module):
         stride: int = 1,
         predictor: str = "recurrent",
         masking: bool = False,
-        kernel: int = 3,
+        kernel: int = 1,
     ) -> None:
         super().__init__()
         if context < 1:
