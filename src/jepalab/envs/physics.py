@@ -3,8 +3,8 @@
 A box with a floor and side walls, sometimes a pillar rising from the floor (solid) and a
 screen hanging in the air (an occluder: drawn over everything, no physics). One to three
 discs or squares fly under gravity, bounce elastically off the floor, the walls, the
-pillar and each other (each body collides with its own outline: a disc as a disc, a
-square as an axis-aligned square). Everything is simulated in pixel units with a few sub-steps per
+pillar and each other, each with its own outline (a disc as a disc, a square as an
+axis-aligned square). Everything is simulated in pixel units with a few sub-steps per
 frame and rendered anti-aliased, so sub-pixel motion is visible.
 
 Each object may carry a *rule break* (see :mod:`.violations`): from some frame on it
