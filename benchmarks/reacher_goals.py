@@ -28,7 +28,7 @@ around the evaluation's own goals, folded and open apart.
 embedding: the squared distance between last pictures blurred by a Gaussian of SIGMA px and
 averaged over 2 x 2 pixels (what ``objective.pixel_neighbours_*`` hands the encoder).
 
-It reads the task's joint angles (``ReacherTask._goal_arm`` and the simulator's state), as
+It reads the task's joint angles (``ReacherTask.goal_arm`` and the simulator's state), as
 ``reacher_oracle.py`` does; the agent sees only pictures.
 
 Usage::
@@ -89,7 +89,7 @@ def by_fold(goal_elbow: np.ndarray, final_elbow: np.ndarray, success: np.ndarray
 def goal_of(env, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Task ``seed``'s goal: its picture, joint angles ``(2,)`` and fingertip ``(2,)``."""
     _, goal_obs = env.reset_task(seed)
-    return goal_obs, env._goal_arm.copy(), env._goal.copy()
+    return goal_obs, env.goal_arm, env.goal
 
 
 def rest_arms(env, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +98,7 @@ def rest_arms(env, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     obs, tips = [], []
     for q in arms:
         q = np.array([q[0], np.clip(q[1], -reacher_env.JOINT1_LIMIT, reacher_env.JOINT1_LIMIT)])
-        env._set_arm(q)
-        obs.append(env._observe(fresh=True))
+        obs.append(env.picture_at(q))
         tips.append(env.fingertip)
     return np.stack(obs), np.array(tips)
 
@@ -256,7 +255,7 @@ def main() -> None:
         for b in range(0, len(seeds), cfg.eval.batch_envs):
             with recording_tasks() as envs:
                 success += run_episodes(model, cfg, seeds[b : b + cfg.eval.batch_envs]).success
-            final_arm += [e._sim.data.qpos[:2].copy() for e in envs]
+            final_arm += [e.sim.data.qpos[:2].copy() for e in envs]
             print(f"played {len(success)} tasks", file=sys.stderr)
         result["success_rate"] = float(np.mean(success))
         final_arm = np.array(final_arm)

@@ -70,13 +70,11 @@ def from_rest(model, env, arm: np.ndarray, z_goal: torch.Tensor, plans: np.ndarr
     in the simulator and rolled out by ``model``, scored by the goal cost to ``z_goal (1, D)``."""
     true = []
     for plan in plans:
-        env._set_arm(arm)
-        obs = env._begin(task=True)
+        obs = env.start_at(arm)
         for action in plan:
             obs = env.step(action)[0]
         true.append(float(goal_cost(model.encode(torch.as_tensor(obs[None])), z_goal)[0]))
-    env._set_arm(arm)
-    z0 = model.encode(torch.as_tensor(env._begin(task=True)[None]))
+    z0 = model.encode(torch.as_tensor(env.start_at(arm)[None]))
     pred = model.rollout(z0.expand(len(plans), -1), torch.as_tensor(plans))[:, -1]
     pred_cost = goal_cost(pred, z_goal).numpy()
     true = np.array(true)
@@ -124,11 +122,10 @@ def main() -> None:
         with torch.no_grad():
             z_goal = model.encode(torch.as_tensor(goal_obs[None]))
         row: dict = {"seed": seeds[i], "goal_elbow": float(q[1])}
-        limit = side * env._sim.model.jnt_range[1, 1]  # the elbow's own range, +-3.0 rad
+        limit = side * env.sim.model.jnt_range[1, 1]  # the elbow's own range, +-3.0 rad
         for name, elbow in (("limit", limit), ("open", q[1] - side * SHORT)):
             arm = np.array([q[0], elbow])
-            env._set_arm(arm)
-            obs, at = env._observe(fresh=True), env.fingertip
+            obs, at = env.picture_at(arm), env.fingertip
             with torch.no_grad():
                 cost = float(goal_cost(model.encode(torch.as_tensor(obs[None])), z_goal)[0])
             cm = float(np.linalg.norm(at - tip) * 100)

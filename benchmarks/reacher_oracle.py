@@ -51,21 +51,21 @@ class Simulator:
         from mujoco import rollout
 
         self.mujoco, self._rollout = mujoco, rollout
-        self.model = env._sim.model
+        self.model = env.sim.model
         # upper arm and forearm-to-fingertip, metres: where each body sits on its parent
         self.links = (
             float(self.model.body("body1").pos[0]),
             float(self.model.body("fingertip").pos[0]),
         )
-        self.per_step = env._sim.frame_skip * frame_skip  # MuJoCo steps per model step
-        self.dt = env._sim.dt  # seconds per environment step
+        self.per_step = env.sim.frame_skip * frame_skip  # MuJoCo steps per model step
+        self.dt = env.sim.dt  # seconds per environment step
         self.spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
         self.datas = [mujoco.MjData(self.model) for _ in range(threads)]
 
     def state(self, env) -> np.ndarray:
         """``(S,)`` the full physics state of ``env``'s simulation."""
         out = np.empty(self.mujoco.mj_stateSize(self.model, self.spec))
-        self.mujoco.mj_getState(self.model, env._sim.data, out, self.spec)
+        self.mujoco.mj_getState(self.model, env.sim.data, out, self.spec)
         return out
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -107,7 +107,7 @@ def _run(cfg, envs: list, threads: int) -> dict:
     for k, env in enumerate(envs):
         env.reset_task(cfg.eval.seed + k)
         g = sim.state(env)  # the goal: at the goal's joint angles, at rest
-        g[1:3] = env._goal_arm
+        g[1:3] = env.goal_arm
         g[1 + sim.model.nq : 3 + sim.model.nq] = 0.0
         goals.append(g)
     weights = GoalEnergy(cfg.cost.terminal_weight, cfg.cost.running_weight)

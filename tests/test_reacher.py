@@ -54,21 +54,20 @@ def test_every_environment_draws_an_arm_with_the_same_camera() -> None:
         e = ReacherTask(size=32)
         if seed is not None:
             e.reset_task(seed)  # the first picture: this task's goal arm
-        e._set_arm(arm)
-        pictures.append(e._observe(fresh=True))
+        pictures.append(e.picture_at(arm))
         e.close()
     assert all(np.array_equal(p, pictures[0]) for p in pictures[1:])
 
 
 def test_success_needs_the_fingertip_at_the_goal_and_still(env: ReacherTask) -> None:
     env.reset_task(seed=3)
-    env._set_arm(env._goal_arm)
+    env.start_at(env.goal_arm)
     _, _, terminated, _, _ = env.step(np.zeros(2))
     assert env.goal_distance() < 1e-3
     assert terminated and env.is_success()
     # Sweeping through the goal at speed is not reaching it.
-    env._set_arm(env._goal_arm - np.array([8.0 * env._sim.dt / 2, 0.0]))
-    env._sim.data.qvel[:2] = [8.0, 0.0]
+    env.start_at(env.goal_arm - np.array([8.0 * env.sim.dt / 2, 0.0]))
+    env.sim.data.qvel[:2] = [8.0, 0.0]
     _, _, terminated, _, _ = env.step(np.zeros(2))
     assert env.goal_distance() < env.tolerance
     assert not terminated and not env.is_success()

@@ -125,6 +125,12 @@ class MujocoTask(gym.Env, ABC):
         self._started = self._has_task = False
         self._sim: Any = None
 
+    @property
+    def sim(self) -> Any:
+        """The Gymnasium ``MujocoEnv`` underneath (its ``model`` and ``data``): for tests and
+        diagnosis scripts that read or set the simulator's own state."""
+        return self._sim
+
     # -- for subclasses ------------------------------------------------------------------
 
     @abstractmethod

@@ -116,6 +116,34 @@ class ReacherTask(MujocoTask):
         """The fingertip's ``(x, y)`` in metres (the arm's root at the origin)."""
         return self._sim.data.xpos[self._fingertip, :2].copy()
 
+    @property
+    def goal(self) -> np.ndarray:
+        """The task's goal fingertip ``(x, y)`` in metres."""
+        self._check_task()
+        return self._goal.copy()
+
+    @property
+    def goal_arm(self) -> np.ndarray:
+        """The task's goal joint angles ``(2,)`` in radians (the arm drawn in its goal
+        picture)."""
+        self._check_task()
+        return self._goal_arm.copy()
+
+    def picture_at(self, q: np.ndarray) -> np.ndarray:
+        """Put the arm at rest at joint angles ``q (2,)`` and return its observation
+        ``(size, size, 6)``, both frames of it at rest there: how a diagnosis sees a
+        configuration without stepping to it."""
+        self._set_arm(q)
+        return self._observe(fresh=True)
+
+    def start_at(self, q: np.ndarray) -> np.ndarray:
+        """Start an episode of the current task with the arm at rest at ``q (2,)`` instead
+        of the task's start; its first observation."""
+        self._check_task()
+        self._set_arm(q)
+        self._speed = 0.0
+        return self._begin(task=True)
+
     def _set_arm(self, q: np.ndarray) -> None:
         qpos = self._sim.init_qpos.copy()
         qpos[:2] = q
