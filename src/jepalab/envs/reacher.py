@@ -140,9 +140,13 @@ class ReacherTask(MujocoTask):
         """Start an episode of the current task with the arm at rest at ``q (2,)`` instead
         of the task's start; its first observation."""
         self._check_task()
+        return self._start(q, task=True)
+
+    def _start(self, q: np.ndarray, task: bool) -> np.ndarray:
+        """Begin an episode (``task``: one with a goal) with the arm at rest at ``q``."""
         self._set_arm(q)
         self._speed = 0.0
-        return self._begin(task=True)
+        return self._begin(task)
 
     def _set_arm(self, q: np.ndarray) -> None:
         qpos = self._sim.init_qpos.copy()
@@ -169,9 +173,7 @@ class ReacherTask(MujocoTask):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """A random arm configuration at rest, no goal."""
         super().reset(seed=seed)
-        self._set_arm(self._random_arm())
-        self._speed = 0.0
-        return self._begin(task=False), self._info()
+        return self._start(self._random_arm(), task=False), self._info()
 
     # -- GoalTask ------------------------------------------------------------------------
 
@@ -179,15 +181,13 @@ class ReacherTask(MujocoTask):
         """Draw goal and start arms from ``seed``; return ``(start_obs, goal_obs)``."""
         super().reset(seed=seed)
         self._goal_arm = self._random_arm()  # joint angles, for tests and debugging
-        self._set_arm(self._goal_arm)
-        goal_obs, self._goal = self._observe(fresh=True), self.fingertip
+        goal_obs, self._goal = self.picture_at(self._goal_arm), self.fingertip
         while True:
             q = self._random_arm()
             self._set_arm(q)
             if np.linalg.norm(self.fingertip - self._goal) >= MIN_SEPARATION:
                 break
-        self._speed = 0.0
-        return self._begin(task=True), goal_obs
+        return self._start(q, task=True), goal_obs
 
     def goal_distance(self) -> float:
         """Fingertip to goal fingertip, in metres."""

@@ -55,14 +55,14 @@ class MapEncoder(nn.Module):
             raise JepalabError(f"encoder kernel must be one of {KERNELS}, got {kernel}")
         self.frame_shape = tuple(frame_shape)
         c = frame_shape[-1]
-        widths, strides = {1: ((32, channels), (1, 1)), 2: ((32, 32, channels), (1, 2, 1))}[stride]
-        # One patch in, one vector out; or 3x3 convolutions. The last GELU is dropped:
+        # One patch in, one vector out; or 3x3 convolutions. No GELU after the last layer:
         # embeddings are unbounded, as the regulariser wants.
-        layers = (
-            [nn.Conv2d(c, 32, stride, stride), nn.GELU(), nn.Conv2d(32, channels, 1)]
-            if kernel == 1
-            else conv_stack(c, widths, strides, 1)[:-1]
-        )
+        if kernel == 1:
+            layers = [nn.Conv2d(c, 32, stride, stride), nn.GELU(), nn.Conv2d(32, channels, 1)]
+        else:
+            widths = (32, channels) if stride == 1 else (32, 32, channels)
+            strides = (1, 1) if stride == 1 else (1, 2, 1)
+            layers = conv_stack(c, widths, strides, 1)[:-1]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
