@@ -4,13 +4,16 @@ import numpy as np
 import pytest
 
 from jepalab.envs.physics import (
+    BOUNCE,
     SQUARE_HALF,
     TRAIN_STYLE,
     UNSEEN_STYLE,
     Body,
     Scene,
+    bodies_collide,
     plausible_clips,
     random_scene,
+    record,
     simulate,
     step,
 )
@@ -80,6 +83,60 @@ def test_simulate_is_deterministic_and_does_not_change_the_scene():
     a, b = simulate(scene, 12), simulate(scene, 12)
     assert a.shape == (12, 32, 32, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b) and scene.bodies[0].x == 10
+
+
+def test_step_reports_each_collision_with_the_change_of_velocity_it_caused():
+    # Equal bodies head on, 1 px/frame each: they swap velocities, a kick of 2 px/frame.
+    a = Body(x=10, y=10, vx=1, vy=0, r=2, hue=0.1)
+    b = Body(x=14.5, y=10, vx=-1, vy=0, r=2, hue=0.6)
+    scene = Scene(gravity=0.0, bodies=[a, b])
+    hits = step(scene)
+    assert [c.hit for c in hits] == ["body"] and hits[0].kick == pytest.approx(2.0)
+    assert hits[0].x == pytest.approx((a.x + b.x) / 2)
+    assert (a.vx, b.vx) == (pytest.approx(-1.0), pytest.approx(1.0))
+    # A body falling onto the floor bounces (a solid hit, twice its speed); once it rests
+    # there, its sub-step touches stay far below a bounce.
+    drop = Scene(bodies=[Body(x=16, y=24, vx=0, vy=1.5, r=2, hue=0.3)])
+    kicks = [c.kick for _ in range(4) for c in step(drop) if c.hit == "solid"]
+    assert kicks and max(kicks) > 3.0
+    rest = Scene(gravity=0.2, bodies=[Body(x=16, y=28, vx=0, vy=0, r=2, hue=0.3)])
+    for _ in range(3):
+        assert all(c.kick < BOUNCE for c in step(rest))
+
+
+def test_record_says_when_a_body_comes_out_from_behind_the_screen():
+    ball = Body(x=6, y=12, vx=1.5, vy=0, r=2, hue=0.3)
+    screened = Scene(gravity=0.0, screen=(9.0, 6.0, 16.0, 18.0), bodies=[ball])
+    rec = record(screened, 12)
+    assert np.array_equal(rec.frames, simulate(screened, 12))
+    out = [t for t, came in enumerate(rec.emerging) if came]
+    # Hidden from about x = 11 to 14 (frames 4-5); comes out from frame 6 on.
+    assert out and min(out) >= 6 and rec.emerging[out[0]][0][0] > 14
+    assert not any(record(Scene(gravity=0.0, bodies=[ball]), 12).emerging)
+
+
+def test_a_collide_share_of_training_clips_shows_two_bodies_hitting_each_other():
+    apart = Scene(gravity=0.0, bodies=[Body(x=6, y=10, vx=0, vy=0, r=2, hue=0.1)])
+    assert not bodies_collide(apart, 12)
+    head_on = Scene(
+        gravity=0.0,
+        bodies=[
+            Body(x=6, y=10, vx=1, vy=0, r=2, hue=0.1),
+            Body(x=16, y=10, vx=-1, vy=0, r=2, hue=0.6),
+        ],
+    )
+    assert bodies_collide(head_on, 12) and not bodies_collide(head_on, 12, first=6)
+    # Without the option the clips are those drawn before it existed (same random stream).
+    assert np.array_equal(plausible_clips(3, 8, seed=4), plausible_clips(3, 8, seed=4, collide=0))
+    # With collide 1 every clip is a scene whose bodies hit each other: redraw the stream.
+    clips = plausible_clips(4, 12, seed=5, collide=1.0)
+    rng = np.random.default_rng(5)
+    for clip in clips:
+        rng.random()  # the draw that decides whether this clip must show a collision
+        scene = random_scene(rng)
+        while not bodies_collide(scene, 12):
+            scene = random_scene(rng)
+        assert np.array_equal(clip, simulate(scene, 12))
 
 
 def test_plausible_clips_shape():

@@ -98,6 +98,8 @@ def test_checkpoint_kinds_are_not_confused(tiny_checkpoint, tmp_path):
         VideoTrainer(tiny_video_config(tmp_path, "--video.max_offset", "-1"))
     with pytest.raises(ConfigError, match=r"video\.predictor must be one of"):
         VideoTrainer(tiny_video_config(tmp_path, "--video.predictor", "lstm"))
+    with pytest.raises(ConfigError, match=r"video\.collide must be a share"):
+        VideoTrainer(tiny_video_config(tmp_path, "--video.collide", "1.5"))
 
 
 def test_auroc_matches_its_definition():

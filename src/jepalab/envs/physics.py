@@ -12,6 +12,11 @@ vanishes, teleports, ignores solids, changes look, or stops obeying gravity. The
 scene simulated with and without the break gives a matched pair of clips that are
 identical up to a moment and then continue possibly or impossibly.
 
+:func:`record` also says what happened in each frame (the collisions, with the change of
+velocity each caused, and bodies coming out from behind the screen): where a plausible
+clip's surprise should come from. A share of training clips can be drawn to show two bodies
+hitting each other (``plausible_clips(collide=...)``), the rarest hard event.
+
 Styles (:class:`Style`) set the ranges of sizes and colours, so a test can render objects
 never seen in training.
 """
@@ -32,6 +37,7 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 # A square's half-side, in units of its radius: the square with the disc's area
 # (sqrt(pi) / 2), so that a body's mass (its area) does not depend on its shape.
 SQUARE_HALF = 0.886
+BOUNCE = 0.4  # px per frame: a change of velocity this large is a bounce, not resting
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,18 @@ class Scene:
         return rects + ([self.pillar] if self.pillar is not None else [])
 
 
+@dataclass(frozen=True)
+class Contact:
+    """A collision that changed a velocity: where (the body's centre, or midway between
+    two bodies' centres; px), the change (px per frame), and what was hit: ``"body"`` or
+    ``"solid"`` (the floor, a wall, the pillar)."""
+
+    x: float
+    y: float
+    kick: float
+    hit: str
+
+
 # ---------------------------------------------------------------------------- physics
 def body_box(b: Body) -> Box:
     """The square a square body fills (its axis-aligned outline)."""
@@ -143,25 +161,29 @@ def _contact(b: Body, other: Body | Box) -> tuple[float, float, float] | None:
     return 0.0, (1.0 if b.y > (y0 + y1) / 2 else -1.0), oy
 
 
-def _collide_rect(b: Body, rect: Box) -> None:
-    """A body against a fixed solid rectangle: push out, reflect."""
+def _collide_rect(b: Body, rect: Box) -> float:
+    """A body against a fixed solid rectangle: push out, reflect. Returns the change of
+    its velocity (px per frame; 0 when they do not touch or it was already leaving)."""
     c = _contact(b, rect)
     if c is None:
-        return
+        return 0.0
     nx, ny, depth = c
     b.x += nx * depth
     b.y += ny * depth
     vn = b.vx * nx + b.vy * ny
-    if vn < 0:
-        b.vx -= 2 * vn * nx
-        b.vy -= 2 * vn * ny
+    if vn >= 0:
+        return 0.0
+    b.vx -= 2 * vn * nx
+    b.vy -= 2 * vn * ny
+    return -2 * vn
 
 
-def _collide_bodies(a: Body, b: Body) -> None:
-    """Elastic collision of two bodies with masses proportional to area."""
+def _collide_bodies(a: Body, b: Body) -> float:
+    """Elastic collision of two bodies with masses proportional to area. Returns the
+    larger change of their velocities (px per frame; 0 when nothing was exchanged)."""
     c = _contact(b, a)
     if c is None:
-        return
+        return 0.0
     nx, ny, overlap = c  # from a towards b
     ma, mb = a.r**2, b.r**2
     a.x -= nx * overlap * mb / (ma + mb)
@@ -169,18 +191,21 @@ def _collide_bodies(a: Body, b: Body) -> None:
     b.x += nx * overlap * ma / (ma + mb)
     b.y += ny * overlap * ma / (ma + mb)
     rel = (a.vx - b.vx) * nx + (a.vy - b.vy) * ny
-    if rel > 0:  # approaching
-        j = 2 * rel / (ma + mb)
-        a.vx -= j * mb * nx
-        a.vy -= j * mb * ny
-        b.vx += j * ma * nx
-        b.vy += j * ma * ny
+    if rel <= 0:  # already separating
+        return 0.0
+    j = 2 * rel / (ma + mb)
+    a.vx -= j * mb * nx
+    a.vy -= j * mb * ny
+    b.vx += j * ma * nx
+    b.vy += j * ma * ny
+    return j * max(ma, mb)
 
 
-def step(scene: Scene, substeps: int = 4) -> None:
-    """Advance the scene by one frame (in place)."""
+def step(scene: Scene, substeps: int = 4) -> list[Contact]:
+    """Advance the scene by one frame (in place); returns the collisions on the way."""
     dt = 1.0 / substeps
     live = [b for b in scene.bodies if b.alive and not b.frozen]
+    contacts = []
     for _ in range(substeps):
         for b in live:
             b.vy += scene.gravity * b.gravity * dt
@@ -188,12 +213,14 @@ def step(scene: Scene, substeps: int = 4) -> None:
             b.y += b.vy * dt
         for i, a in enumerate(live):
             for b in live[i + 1 :]:
-                if a.solid and b.solid:
-                    _collide_bodies(a, b)
+                if a.solid and b.solid and (kick := _collide_bodies(a, b)) > 0:
+                    contacts.append(Contact((a.x + b.x) / 2, (a.y + b.y) / 2, kick, "body"))
         for b in live:
             if b.solid:
                 for rect in scene.solids():
-                    _collide_rect(b, rect)
+                    if (kick := _collide_rect(b, rect)) > 0:
+                        contacts.append(Contact(b.x, b.y, kick, "solid"))
+    return contacts
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -252,8 +279,19 @@ def render(scene: Scene) -> np.ndarray:
     return (img * 255 + 0.5).astype(np.uint8)
 
 
-def simulate(scene: Scene, frames: int, events: dict | None = None) -> np.ndarray:
-    """Render ``frames`` frames, stepping between them; ``(frames, size, size, 3)`` uint8.
+@dataclass
+class Recording:
+    """A simulated clip and what happened in it: per frame, the collisions of the step
+    into it (:class:`Contact`) and the centres ``(x, y)`` of bodies coming out from behind
+    the screen (over 5% more of the body shows than in the frame before)."""
+
+    frames: np.ndarray  # (T, size, size, 3) uint8
+    contacts: list[list[Contact]]
+    emerging: list[list[tuple[float, float]]]
+
+
+def record(scene: Scene, frames: int, events: dict | None = None) -> Recording:
+    """Render ``frames`` frames, stepping between them, and record what happened.
 
     ``events`` maps a frame index to a function ``f(scene)`` applied just before that
     frame is rendered (how rule breaks are injected). The scene is copied, not changed.
@@ -261,13 +299,28 @@ def simulate(scene: Scene, frames: int, events: dict | None = None) -> np.ndarra
     scene = copy.deepcopy(scene)
     events = events or {}
     out = np.empty((frames, scene.size, scene.size, 3), np.uint8)
+    contacts: list[list[Contact]] = []
+    emerging: list[list[tuple[float, float]]] = []
+    shown: list[float | None] = []  # each body's visible share in the last frame
     for t in range(frames):
-        if t > 0:
-            step(scene)
+        contacts.append(step(scene) if t > 0 else [])
         if t in events:
             events[t](scene)
         out[t] = render(scene)
-    return out
+        came = []
+        if scene.screen is not None:
+            now = [visible_fraction(scene, b) if b.alive else None for b in scene.bodies]
+            for b, was, is_ in zip(scene.bodies, shown or now, now, strict=True):
+                if was is not None and is_ is not None and is_ > was + 0.05:
+                    came.append((b.x, b.y))
+            shown = now
+        emerging.append(came)
+    return Recording(out, contacts, emerging)
+
+
+def simulate(scene: Scene, frames: int, events: dict | None = None) -> np.ndarray:
+    """The frames of :func:`record`: ``(frames, size, size, 3)`` uint8."""
+    return record(scene, frames, events).frames
 
 
 # ---------------------------------------------------------------------------- scenes
@@ -327,6 +380,17 @@ def state_at(scene: Scene, t: int) -> Scene:
     return s
 
 
+def bodies_collide(scene: Scene, frames: int, first: int = 2) -> bool:
+    """Whether two bodies of ``scene`` hit each other (a kick of :data:`BOUNCE` or more)
+    in the step into one of its frames ``first..frames-1``; steps a copy, renders nothing."""
+    scene = copy.deepcopy(scene)
+    for t in range(1, frames):
+        hits = step(scene)
+        if t >= first and any(c.hit == "body" and c.kick >= BOUNCE for c in hits):
+            return True
+    return False
+
+
 def plausible_clips(
     n: int,
     frames: int = 20,
@@ -334,17 +398,26 @@ def plausible_clips(
     style: Style = TRAIN_STYLE,
     size: int = 32,
     max_offset: int = 0,
+    collide: float = 0.0,
 ) -> np.ndarray:
     """``n`` clips that obey the rules: ``(n, frames, size, size, 3)`` uint8.
 
     Each clip starts after a random ``0..max_offset`` frames of its scene, so that short
     clips also show what the later frames of longer ones do: bodies that fell far are
-    fast, and collisions have passed momentum on."""
+    fast, and collisions have passed momentum on. A ``collide`` share of them is drawn
+    (up to 500 tries) until two bodies hit each other after the clip's first two frames.
+    About a third of random 12-frame clips show that, and it is what the world's plausible
+    clips surprise a video model with most (a frame with a collision, or the one after it:
+    a median 5-7 times a plain frame's surprise)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, frames, size, size, 3), np.uint8)
     for i in range(n):
-        scene = random_scene(rng, style, size)
-        if max_offset:
-            scene = state_at(scene, int(rng.integers(max_offset + 1)))
+        want = collide > 0 and rng.random() < collide
+        for _ in range(500):
+            scene = random_scene(rng, style, size)
+            if max_offset:
+                scene = state_at(scene, int(rng.integers(max_offset + 1)))
+            if not want or bodies_collide(scene, frames):
+                break
         out[i] = simulate(scene, frames)
     return out

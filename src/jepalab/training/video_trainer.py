@@ -60,6 +60,8 @@ def check_video_config(v: VideoConfig) -> None:
         raise ConfigError(f"video.max_offset must be 0 or more frames, got {v.max_offset}")
     if not 0.0 <= v.mask <= 1.0:
         raise ConfigError(f"video.mask must be a share in [0, 1], got {v.mask}")
+    if not 0.0 <= v.collide <= 1.0:
+        raise ConfigError(f"video.collide must be a share in [0, 1], got {v.collide}")
     if v.clips < 1 or v.calibration_clips < 1:
         raise ConfigError("video.clips and video.calibration_clips must be at least 1")
 
@@ -127,7 +129,11 @@ class VideoTrainer(Trainer):
         v = cfg.video
         self.target, self.kind = target, KINDS[target]
         gen = dict(frames=v.frames, size=v.frame_size, max_offset=v.max_offset)
-        self.clips = torch.from_numpy(plausible_clips(v.clips, seed=cfg.train.seed, **gen))
+        # Only the training clips are drawn for collisions: the held-out clips that set the
+        # flag threshold stay what the world shows.
+        self.clips = torch.from_numpy(
+            plausible_clips(v.clips, seed=cfg.train.seed, collide=v.collide, **gen)
+        )
         self.held_out = torch.from_numpy(
             plausible_clips(v.calibration_clips, seed=CALIBRATION_SEED, **gen)
         )
