@@ -22,7 +22,12 @@ from jepalab.eval.surprise import (
 )
 from jepalab.training import load_world_model
 from jepalab.training.checkpoint import read_checkpoint, save_checkpoint
-from jepalab.training.video_trainer import VideoTrainer, load_video_model, video_loss
+from jepalab.training.video_trainer import (
+    VideoTrainer,
+    load_video_model,
+    saved_video_config,
+    video_loss,
+)
 from jepalab.world_model.objectives import AntiCollapse
 from jepalab.world_model.video_jepa import SPATIAL, VideoJEPA
 from jepalab.world_model.video_pixel import PixelVideoModel
@@ -265,10 +270,12 @@ def test_a_checkpoint_from_before_the_stride_option_loads_with_coarse_maps(tmp_p
     result = VideoTrainer(tiny_video_config(tmp_path, "--video.stride", "2")).fit(progress=False)
     tensors, meta = read_checkpoint(result.checkpoint, "video_jepa")
     del meta["config"]["video"]["stride"]
+    del meta["config"]["video"]["collide"]
     old = tmp_path / "old.safetensors"
     save_checkpoint(old, tensors, {k: v for k, v in meta.items() if k not in ("format", "version")})
-    model, _ = load_video_model(old)
+    model, meta = load_video_model(old)
     assert model.stride == 2
+    assert saved_video_config(meta).video.collide == 0.0  # no clip was drawn for collisions
     assert model.encode(torch.zeros(1, 6, 32, 32, 3, dtype=torch.uint8)).shape[-1] == 16
 
 

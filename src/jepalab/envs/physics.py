@@ -15,7 +15,7 @@ identical up to a moment and then continue possibly or impossibly.
 :func:`record` also says what happened in each frame (the collisions, with the change of
 velocity each caused, and bodies coming out from behind the screen): where a plausible
 clip's surprise should come from. A share of training clips can be drawn to show two bodies
-hitting each other (``plausible_clips(collide=...)``), the rarest hard event.
+hitting each other (``plausible_clips(collide=...)``), the hardest event to predict.
 
 Styles (:class:`Style`) set the ranges of sizes and colours, so a test can render objects
 never seen in training.

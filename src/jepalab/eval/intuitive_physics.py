@@ -31,12 +31,12 @@ UNSEEN_SEED_OFFSET = 1  # unseen-style pairs use eval.seed + 1
 
 
 def bench_config() -> RunConfig:
-    """The reference recipe: 3000 clips of 12 frames (each 0-8 frames into its scene),
-    stride-1 maps of 16 channels from a per-pixel encoder, the recurrent predictor of width
-    48, EMA target (VICReg on patch vectors pulls the encoder away faster than the predictor
-    can follow), batch 4, 4500 steps at lr 2e-3 (12-15 minutes per model on 2 CPU cores: at
-    equal time, four times the steps at a quarter of the batch learn much faster), 200 pairs
-    per violation type."""
+    """The reference recipe: 3000 clips of 12 frames (each 0-8 frames into its scene, half
+    of them drawn to show two bodies colliding), stride-1 maps of 16 channels from a
+    per-pixel encoder, the recurrent predictor of width 48, EMA target (VICReg on patch
+    vectors pulls the encoder away faster than the predictor can follow), batch 4, 4500
+    steps at lr 2e-3 (12-15 minutes per model on 2 CPU cores: at equal time, four times
+    the steps at a quarter of the batch learn much faster), 200 pairs per violation type."""
     cfg = RunConfig(out_dir="runs/bench-intuitive-physics")
     cfg.objective.name = "ema"
     cfg.objective.ema_momentum = 0.998

@@ -194,7 +194,7 @@ class VideoTrainer(Trainer):
 
 
 # What checkpoints written before an option existed were trained with.
-LEGACY_VIDEO = {"stride": 2, "predictor": "window", "encoder_kernel": 3}
+LEGACY_VIDEO = {"stride": 2, "predictor": "window", "encoder_kernel": 3, "collide": 0.0}
 
 
 def predates(meta: dict, option: str) -> bool:
