@@ -26,7 +26,7 @@ def test_task_is_pointmazes_own_and_reproducible(env: PointMazeTask) -> None:
     assert start.shape == goal.shape == (32, 32, 6) and start.dtype == np.uint8
     assert np.array_equal(goal[..., :3], goal[..., 3:])  # the ball at rest at the goal
     assert not np.array_equal(start[..., 3:], goal[..., 3:])  # ...which is elsewhere
-    np.testing.assert_allclose(env._goal, env._maze_env.goal)
+    np.testing.assert_allclose(env.goal, env._maze_env.goal)
     assert env.goal_distance() > SUCCESS_RADIUS and not env.is_success()
     again = env.reset_task(seed=1_000_000)
     assert np.array_equal(again[0], start) and np.array_equal(again[1], goal)
@@ -35,10 +35,10 @@ def test_task_is_pointmazes_own_and_reproducible(env: PointMazeTask) -> None:
 
 def test_success_is_within_pointmazes_radius(env: PointMazeTask) -> None:
     env.reset_task(seed=5)
-    env._place(env._goal + np.array([SUCCESS_RADIUS - 0.05, 0.0]))
+    env.start_at(env.goal + np.array([SUCCESS_RADIUS - 0.05, 0.0]))
     _, reward, terminated, _, _ = env.step(np.zeros(2))
     assert terminated and env.is_success() and reward == -env.goal_distance()
-    env._place(env._goal + np.array([0.0, SUCCESS_RADIUS + 0.3]))
+    env.start_at(env.goal + np.array([0.0, SUCCESS_RADIUS + 0.3]))
     _, _, terminated, _, _ = env.step(np.zeros(2))
     assert not terminated and not env.is_success()
 

@@ -118,6 +118,23 @@ class PointMazeTask(MujocoTask):
     def position(self) -> np.ndarray:
         return self._sim.data.qpos[:2].copy()
 
+    @property
+    def goal(self) -> np.ndarray:
+        """The task's goal ``(x, y)`` in metres (PointMaze's own)."""
+        self._check_task()
+        return self._goal.copy()
+
+    def start_at(self, xy: np.ndarray) -> np.ndarray:
+        """Start an episode of the current task with the ball at rest at ``xy (2,)`` (m)
+        instead of the task's start; its first observation."""
+        self._check_task()
+        return self._start(xy, task=True)
+
+    def _start(self, xy: np.ndarray, task: bool) -> np.ndarray:
+        """Begin an episode (``task``: one with a goal) with the ball at rest at ``xy``."""
+        self._place(xy)
+        return self._begin(task)
+
     def _place(self, xy: np.ndarray) -> None:
         """The ball at ``xy``, at rest."""
         qpos = self._sim.init_qpos.copy()
@@ -139,8 +156,7 @@ class PointMazeTask(MujocoTask):
         """The ball at rest where PointMaze would start it, no goal."""
         super().reset(seed=seed)
         self._maze_env.reset(seed=int(self.np_random.integers(2**31)))
-        self._place(self._maze_env.reset_pos)
-        return self._begin(task=False), self._info()
+        return self._start(self._maze_env.reset_pos, task=False), self._info()
 
     # -- GoalTask ------------------------------------------------------------------------
 
@@ -151,8 +167,7 @@ class PointMazeTask(MujocoTask):
         self._goal = self._maze_env.goal.copy()
         self._place(self._goal)
         goal_obs = self._observe(fresh=True)
-        self._place(self._maze_env.reset_pos)
-        return self._begin(task=True), goal_obs
+        return self._start(self._maze_env.reset_pos, task=True), goal_obs
 
     def goal_distance(self) -> float:
         """Ball to goal, in metres."""
