@@ -26,6 +26,7 @@ from __future__ import annotations
 import colorsys
 import copy
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -112,7 +113,7 @@ class Contact:
     x: float
     y: float
     kick: float
-    hit: str
+    hit: Literal["body", "solid"]
 
 
 # ---------------------------------------------------------------------------- physics
