@@ -407,9 +407,9 @@ def plausible_clips(
     clips also show what the later frames of longer ones do: bodies that fell far are
     fast, and collisions have passed momentum on. A ``collide`` share of them is drawn
     (up to 500 tries) until two bodies hit each other after the clip's first two frames.
-    About a third of random 12-frame clips show that, and it is what the world's plausible
-    clips surprise a video model with most (a frame with a collision, or the one after it:
-    a median 5-7 times a plain frame's surprise)."""
+    About a third of random 12-frame clips show that, and it is what surprises a video
+    model most in plausible clips (the frame of such a collision, or the one after it: a
+    median 7-10 times the median frame's surprise, ``benchmarks/surprise_events.py``)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, frames, size, size, 3), np.uint8)
     for i in range(n):
