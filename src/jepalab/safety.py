@@ -258,5 +258,11 @@ def _one_step_energy(model: WorldModel, obs: torch.Tensor, actions: torch.Tensor
 
 
 def _nearest(bank: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` Euclidean distance from each ``(N, F)`` feature to its nearest in the bank."""
-    return torch.cdist(feats, bank).min(1).values
+    """``(N,)`` Euclidean distance from each ``(N, F)`` feature to its nearest in the bank.
+
+    ``cdist`` finds the nearest by its matrix-product form (20x faster than the exact one
+    at 2000 x 2000), whose distances lose about 1e-3 to cancellation: a banked
+    observation's distance to itself came out 0.004, not 0. So the distance to the one
+    found is taken again exactly."""
+    nearest = torch.cdist(feats, bank).argmin(1)
+    return (feats - bank[nearest]).norm(dim=1)
