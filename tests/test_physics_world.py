@@ -28,23 +28,57 @@ from jepalab.errors import JepalabError
 
 
 @pytest.mark.parametrize("shape", ["circle", "square"])
-def test_floor_stops_a_falling_body_and_it_bounces_elastically(shape):
-    scene = Scene(bodies=[Body(x=16, y=10, vx=0, vy=0, r=2, hue=0.1, shape=shape)])
-    half = 2 * (SQUARE_HALF if shape == "square" else 1.0)  # centre to the body's bottom
+@pytest.mark.parametrize("r", [1.5, 2.0, 3.0])
+def test_floor_stops_a_falling_body_and_it_bounces_elastically(shape, r):
+    scene = Scene(bodies=[Body(x=16, y=10, vx=0, vy=0, r=r, hue=0.1, shape=shape)])
+    half = r * (SQUARE_HALF if shape == "square" else 1.0)  # centre to the body's bottom
     floor_top = scene.size - scene.floor
-    top, bottom = [], []
-    for _ in range(200):
+    drop = floor_top - (10 + half)
+    top = []
+    for _ in range(400):
         step(scene)
         b = scene.bodies[0]
         assert b.y + half <= floor_top + 1e-6  # never inside the floor
         top.append(b.y)
-        bottom.append(b.y + half)
-    # It bounces where it touches the floor, not above it (a square with its side)...
-    assert max(bottom) == pytest.approx(floor_top)
-    # ...and elastically: it comes back up close to where it was dropped (a sub-step's
-    # push out of the floor costs a little height: within a tenth of the drop).
-    drop = floor_top - (10 + half)
-    assert floor_top - (min(top[100:]) + half) > 0.9 * drop
+    # Elastic: every bounce comes back up to the height it was dropped from, the 100th
+    # second as the first (the highest frame of each stretch; frames sample the path).
+    for k in range(0, 400, 100):
+        assert 0.98 * drop <= floor_top - (min(top[k : k + 100]) + half) <= 1.03 * drop
+
+
+@pytest.mark.parametrize("shape", ["circle", "square"])
+def test_a_bounce_reflects_the_path_at_the_bodys_outline(shape):
+    # 0.05 px above the floor (a square with its side), 1 px a frame down, no gravity: it
+    # turns where its outline meets the floor and ends the frame as far out as it would
+    # have gone in.
+    half = 2 * (SQUARE_HALF if shape == "square" else 1.0)
+    scene = Scene(gravity=0.0, bodies=[Body(x=16, y=0, vx=0, vy=1.0, r=2, hue=0.1, shape=shape)])
+    floor_top = scene.size - scene.floor
+    b = scene.bodies[0]
+    b.y = floor_top - half - 0.05
+    step(scene)
+    assert b.y + half == pytest.approx(floor_top - 0.95)
+    assert b.vy == pytest.approx(-1.0)
+
+
+def test_two_bodies_collide_keeping_momentum_energy_and_their_paths():
+    # Head on, no gravity, masses 1 : 4 (area): momentum and kinetic energy kept, and
+    # each ends where its reflected path puts it, not short of it.
+    a = Body(x=12, y=12, vx=1.0, vy=0, r=1.5, hue=0.1)
+    b = Body(x=20, y=12, vx=-1.0, vy=0, r=3.0, hue=0.6)
+    scene = Scene(gravity=0.0, bodies=[a, b])
+    ma, mb = a.r**2, b.r**2
+    p0, e0 = ma * a.vx + mb * b.vx, ma * a.vx**2 + mb * b.vx**2
+    for _ in range(5):
+        step(scene)
+    assert ma * a.vx + mb * b.vx == pytest.approx(p0)
+    assert ma * a.vx**2 + mb * b.vx**2 == pytest.approx(e0)
+    # The centre of mass moves on as if nothing happened.
+    centre = (ma * 12 + mb * 20 + 5 * p0) / (ma + mb)
+    assert (ma * a.x + mb * b.x) / (ma + mb) == pytest.approx(centre)
+    # They touch 1.75 frames in (gap 3.5 px, closing at 2 px a frame) and part at the
+    # same 2 px a frame for the remaining 3.25 frames.
+    assert b.x - a.x == pytest.approx(a.r + b.r + 2 * 3.25)
 
 
 def test_squares_collide_as_squares_not_as_discs():

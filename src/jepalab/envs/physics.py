@@ -162,16 +162,21 @@ def _contact(b: Body, other: Body | Box) -> tuple[float, float, float] | None:
     return 0.0, (1.0 if b.y > (y0 + y1) / 2 else -1.0), oy
 
 
-def _collide_rect(b: Body, rect: Box) -> float:
-    """A body against a fixed solid rectangle: push out, reflect. Returns the change of
-    its velocity (px per frame; 0 when they do not touch or it was already leaving)."""
+def _collide_rect(b: Body, rect: Box, dt: float) -> float:
+    """A body against a fixed solid rectangle: reflect its velocity and its position (a
+    body that went ``depth`` into the solid during this sub-step of ``dt`` frames ends as
+    far out of it, so a bounce keeps its energy). Returns the change of its velocity (px
+    per frame; 0 when they do not touch or it was already leaving: then it is only pushed
+    out)."""
     c = _contact(b, rect)
     if c is None:
         return 0.0
     nx, ny, depth = c
-    b.x += nx * depth
-    b.y += ny * depth
     vn = b.vx * nx + b.vy * ny
+    # Only what this sub-step's motion put inside is mirrored; any deeper start is undone.
+    out = depth + (min(depth, -vn * dt) if vn < 0 else 0.0)
+    b.x += nx * out
+    b.y += ny * out
     if vn >= 0:
         return 0.0
     b.vx -= 2 * vn * nx
@@ -179,19 +184,22 @@ def _collide_rect(b: Body, rect: Box) -> float:
     return -2 * vn
 
 
-def _collide_bodies(a: Body, b: Body) -> float:
-    """Elastic collision of two bodies with masses proportional to area. Returns the
-    larger change of their velocities (px per frame; 0 when nothing was exchanged)."""
+def _collide_bodies(a: Body, b: Body, dt: float) -> float:
+    """Elastic collision of two bodies with masses proportional to area, their positions
+    reflected as in :func:`_collide_rect` (each moved apart by its share of the overlap,
+    twice over for what this sub-step's approach caused). Returns the larger change of
+    their velocities (px per frame; 0 when nothing was exchanged)."""
     c = _contact(b, a)
     if c is None:
         return 0.0
     nx, ny, overlap = c  # from a towards b
     ma, mb = a.r**2, b.r**2
-    a.x -= nx * overlap * mb / (ma + mb)
-    a.y -= ny * overlap * mb / (ma + mb)
-    b.x += nx * overlap * ma / (ma + mb)
-    b.y += ny * overlap * ma / (ma + mb)
-    rel = (a.vx - b.vx) * nx + (a.vy - b.vy) * ny
+    rel = (a.vx - b.vx) * nx + (a.vy - b.vy) * ny  # closing speed along the normal
+    apart = overlap + (min(overlap, rel * dt) if rel > 0 else 0.0)
+    a.x -= nx * apart * mb / (ma + mb)
+    a.y -= ny * apart * mb / (ma + mb)
+    b.x += nx * apart * ma / (ma + mb)
+    b.y += ny * apart * ma / (ma + mb)
     if rel <= 0:  # already separating
         return 0.0
     j = 2 * rel / (ma + mb)
@@ -214,12 +222,12 @@ def step(scene: Scene, substeps: int = 4) -> list[Contact]:
             b.y += b.vy * dt
         for i, a in enumerate(live):
             for b in live[i + 1 :]:
-                if a.solid and b.solid and (kick := _collide_bodies(a, b)) > 0:
+                if a.solid and b.solid and (kick := _collide_bodies(a, b, dt)) > 0:
                     contacts.append(Contact((a.x + b.x) / 2, (a.y + b.y) / 2, kick, "body"))
         for b in live:
             if b.solid:
                 for rect in scene.solids():
-                    if (kick := _collide_rect(b, rect)) > 0:
+                    if (kick := _collide_rect(b, rect, dt)) > 0:
                         contacts.append(Contact(b.x, b.y, kick, "solid"))
     return contacts
 
