@@ -50,7 +50,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -65,10 +64,8 @@ from jepalab.config import VALIDATION_SEED
 from jepalab.envs.physics import (
     BOUNCE,
     TRAIN_STYLE,
-    bodies_collide,
-    random_scene,
+    plausible_scene,
     render,
-    state_at,
     step,
     visible_fraction,
 )
@@ -89,12 +86,7 @@ def clips(n: int, seed: int, frames: int = 12) -> tuple[np.ndarray, np.ndarray]:
     x = np.zeros((n, frames, 32, 32, 3), np.uint8)
     centres = np.full((n, frames, 3, 3), np.nan, np.float32)
     for i in range(n):
-        want = rng.random() < 0.5
-        for _ in range(500):
-            scene = state_at(random_scene(rng, TRAIN_STYLE), int(rng.integers(9)))
-            if not want or bodies_collide(scene, frames):
-                break
-        scene = copy.deepcopy(scene)
+        scene = plausible_scene(rng, frames, TRAIN_STYLE, max_offset=8, collide=0.5)
         for t in range(frames):
             if t:
                 step(scene)

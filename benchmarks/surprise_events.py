@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from jepalab.config import VALIDATION_SEED
-from jepalab.envs.physics import BOUNCE, Recording, random_scene, record
+from jepalab.envs.physics import Recording, bounced, random_scene, record
 from jepalab.eval.surprise import frame_surprise
 from jepalab.io import atomic_write_text
 from jepalab.training.video_trainer import load_video_model
@@ -51,7 +51,7 @@ def frame_class(rec: Recording, t: int) -> str:
     """What happened at frame ``t`` of a recording, by the order of :data:`CLASSES`."""
 
     def hit(i: int, what: str) -> bool:
-        return i >= 0 and any(c.hit == what and c.kick >= BOUNCE for c in rec.contacts[i])
+        return i >= 0 and bounced(rec.contacts[i], what)
 
     if hit(t, "body"):
         return "bodies collide"

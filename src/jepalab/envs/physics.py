@@ -389,15 +389,40 @@ def state_at(scene: Scene, t: int) -> Scene:
     return s
 
 
+def bounced(contacts: list[Contact], what: Literal["body", "solid"]) -> bool:
+    """Whether ``contacts`` (one step's) hold a bounce off ``what``: a kick of
+    :data:`BOUNCE` or more, not a body resting on it."""
+    return any(c.hit == what and c.kick >= BOUNCE for c in contacts)
+
+
 def bodies_collide(scene: Scene, frames: int, first: int = 2) -> bool:
     """Whether two bodies of ``scene`` hit each other (a kick of :data:`BOUNCE` or more)
     in the step into one of its frames ``first..frames-1``; steps a copy, renders nothing."""
     scene = copy.deepcopy(scene)
     for t in range(1, frames):
         hits = step(scene)
-        if t >= first and any(c.hit == "body" and c.kick >= BOUNCE for c in hits):
+        if t >= first and bounced(hits, "body"):
             return True
     return False
+
+
+def plausible_scene(
+    rng: np.random.Generator,
+    frames: int,
+    style: Style = TRAIN_STYLE,
+    size: int = 32,
+    max_offset: int = 0,
+    collide: float = 0.0,
+) -> Scene:
+    """One scene as :func:`plausible_clips` draws it, at its clip's first frame."""
+    want = collide > 0 and rng.random() < collide
+    for _ in range(500):
+        scene = random_scene(rng, style, size)
+        if max_offset:
+            scene = state_at(scene, int(rng.integers(max_offset + 1)))
+        if not want or bodies_collide(scene, frames):
+            break
+    return scene
 
 
 def plausible_clips(
@@ -421,12 +446,5 @@ def plausible_clips(
     rng = np.random.default_rng(seed)
     out = np.empty((n, frames, size, size, 3), np.uint8)
     for i in range(n):
-        want = collide > 0 and rng.random() < collide
-        for _ in range(500):
-            scene = random_scene(rng, style, size)
-            if max_offset:
-                scene = state_at(scene, int(rng.integers(max_offset + 1)))
-            if not want or bodies_collide(scene, frames):
-                break
-        out[i] = simulate(scene, frames)
+        out[i] = simulate(plausible_scene(rng, frames, style, size, max_offset, collide), frames)
     return out
