@@ -32,11 +32,12 @@ from jepalab.envs.violations import make_pairs
 from jepalab.eval.surprise import frame_surprise, pair_figures
 from jepalab.io import atomic_write_text
 from jepalab.training.video_trainer import load_video_model
+from jepalab.world_model.video_jepa import VideoJEPA
 
 LAGS = {"lag 1": (1,), "lag 1-2": (1, 2)}
 
 
-def backward(model, clips: np.ndarray, spatial: str) -> np.ndarray:
+def backward(model: VideoJEPA, clips: np.ndarray, spatial: str) -> np.ndarray:
     """Clips ``(N, T, H, W, 3)`` -> the reversed clips' surprise at each original frame
     ``(N, T)``, NaN where the reversed clip is still in its context (the last frames)."""
     rev = frame_surprise(model, np.ascontiguousarray(clips[:, ::-1]), spatial)[:, ::-1].copy()
@@ -44,7 +45,9 @@ def backward(model, clips: np.ndarray, spatial: str) -> np.ndarray:
     return rev
 
 
-def combined(fwd: np.ndarray, bwd: np.ndarray, lags: tuple[int, ...], how: str, k: int):
+def combined(
+    fwd: np.ndarray, bwd: np.ndarray, lags: tuple[int, ...], how: str, k: int
+) -> np.ndarray:
     """Per-transition surprise ``(N, T)`` from forward ``fwd`` and backward ``bwd``."""
     shifted = np.full_like(bwd, np.nan)
     for lag in lags:

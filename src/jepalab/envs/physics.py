@@ -162,19 +162,24 @@ def _contact(b: Body, other: Body | Box) -> tuple[float, float, float] | None:
     return 0.0, (1.0 if b.y > (y0 + y1) / 2 else -1.0), oy
 
 
+def _reflected(depth: float, closing: float, dt: float) -> float:
+    """How far to move out of an overlap of ``depth`` px when closing at ``closing`` px per
+    frame: all of it, and as much again of what this sub-step of ``dt`` frames put in (the
+    position mirrored, as the velocity is); any deeper start is only undone."""
+    return depth + (min(depth, closing * dt) if closing > 0 else 0.0)
+
+
 def _collide_rect(b: Body, rect: Box, dt: float) -> float:
-    """A body against a fixed solid rectangle: reflect its velocity and its position (a
-    body that went ``depth`` into the solid during this sub-step of ``dt`` frames ends as
-    far out of it, so a bounce keeps its energy). Returns the change of its velocity (px
-    per frame; 0 when they do not touch or it was already leaving: then it is only pushed
-    out)."""
+    """A body against a fixed solid rectangle: reflect its velocity and its position
+    (:func:`_reflected`: it ends as far out as it went in, so a bounce keeps its energy).
+    Returns the change of its velocity (px per frame; 0 when they do not touch or it was
+    already leaving: then it is only pushed out)."""
     c = _contact(b, rect)
     if c is None:
         return 0.0
     nx, ny, depth = c
     vn = b.vx * nx + b.vy * ny
-    # Only what this sub-step's motion put inside is mirrored; any deeper start is undone.
-    out = depth + (min(depth, -vn * dt) if vn < 0 else 0.0)
+    out = _reflected(depth, -vn, dt)
     b.x += nx * out
     b.y += ny * out
     if vn >= 0:
@@ -186,8 +191,7 @@ def _collide_rect(b: Body, rect: Box, dt: float) -> float:
 
 def _collide_bodies(a: Body, b: Body, dt: float) -> float:
     """Elastic collision of two bodies with masses proportional to area, their positions
-    reflected as in :func:`_collide_rect` (each moved apart by its share of the overlap,
-    twice over for what this sub-step's approach caused). Returns the larger change of
+    reflected (:func:`_reflected`, each moved by its share). Returns the larger change of
     their velocities (px per frame; 0 when nothing was exchanged)."""
     c = _contact(b, a)
     if c is None:
@@ -195,7 +199,7 @@ def _collide_bodies(a: Body, b: Body, dt: float) -> float:
     nx, ny, overlap = c  # from a towards b
     ma, mb = a.r**2, b.r**2
     rel = (a.vx - b.vx) * nx + (a.vy - b.vy) * ny  # closing speed along the normal
-    apart = overlap + (min(overlap, rel * dt) if rel > 0 else 0.0)
+    apart = _reflected(overlap, rel, dt)
     a.x -= nx * apart * mb / (ma + mb)
     a.y -= ny * apart * mb / (ma + mb)
     b.x += nx * apart * ma / (ma + mb)
